@@ -4,6 +4,8 @@ package testenv
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,4 +37,10 @@ func BuildBinary(dir, pkg string) (string, error) {
 		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, msg)
 	}
 	return out, nil
+}
+
+// Logger returns a debug logger writing to w (GinkgoWriter in specs, so logs
+// show only for failed specs).
+func Logger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -1,0 +1,239 @@
+package hsmclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kmsharness/kmsharness/softhsm/hsmwire"
+)
+
+// DefaultAttemptTimeout bounds one call to one HSM before Cluster moves on
+// to the next, so a hung HSM costs seconds, not minutes.
+const DefaultAttemptTimeout = 2 * time.Second
+
+// Cluster is the HSMs of one cluster, each reached through a Conn logged in
+// as the same user. Crypto calls go round-robin and fail over to the next
+// HSM when one does not answer; key creation copies the new key to every HSM,
+// as the CloudHSM client does.
+type Cluster struct {
+	// AttemptTimeout bounds each call to one HSM (DefaultAttemptTimeout if 0).
+	AttemptTimeout time.Duration
+
+	mu    sync.RWMutex
+	conns []*Conn
+	next  atomic.Uint64
+}
+
+// NewCluster returns a Cluster over conns.
+func NewCluster(conns ...*Conn) *Cluster {
+	return &Cluster{conns: conns}
+}
+
+// Conns returns the connections whose HSM is still reachable.
+func (cl *Cluster) Conns() []*Conn {
+	cl.mu.RLock()
+	defer cl.mu.RUnlock()
+	live := make([]*Conn, 0, len(cl.conns))
+	for _, c := range cl.conns {
+		if c.Err() == nil {
+			live = append(live, c)
+		}
+	}
+	return live
+}
+
+// Close closes every connection.
+func (cl *Cluster) Close() {
+	cl.mu.RLock()
+	defer cl.mu.RUnlock()
+	for _, c := range cl.conns {
+		_ = c.Close()
+	}
+}
+
+func (cl *Cluster) attemptTimeout() time.Duration {
+	if cl.AttemptTimeout > 0 {
+		return cl.AttemptTimeout
+	}
+	return DefaultAttemptTimeout
+}
+
+// ErrNoHSM means no HSM of the cluster could be reached.
+var ErrNoHSM = errors.New("no HSM of the cluster is reachable")
+
+// failover runs fn on one HSM after another, starting round-robin, until an
+// HSM answers. An HSM's answer is final, except "key not found" (the key may
+// not have reached that HSM yet), which moves on like an unreachable HSM.
+func (cl *Cluster) failover(ctx context.Context, fn func(ctx context.Context, c *Conn) error) error {
+	conns := cl.Conns()
+	if len(conns) == 0 {
+		return ErrNoHSM
+	}
+	start := int(cl.next.Add(1))
+	var errs []error
+	for i := range conns {
+		c := conns[(start+i)%len(conns)]
+		actx, cancel := context.WithTimeout(ctx, cl.attemptTimeout())
+		err := fn(actx, c)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		var we *hsmwire.Error
+		if errors.As(err, &we) && !errors.Is(err, hsmwire.ErrKeyNotFound) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", c.HSMID(), err))
+	}
+	if len(errs) == 1 || allKeyNotFound(errs) {
+		return errs[0]
+	}
+	return fmt.Errorf("%w: %w", ErrNoHSM, errors.Join(errs...))
+}
+
+func allKeyNotFound(errs []error) bool {
+	for _, e := range errs {
+		if !errors.Is(e, hsmwire.ErrKeyNotFound) {
+			return false
+		}
+	}
+	return true
+}
+
+// Encrypt encrypts on one HSM, failing over to the others.
+func (cl *Cluster) Encrypt(ctx context.Context, keyID string, plaintext, aad []byte) (iv, ciphertext []byte, err error) {
+	err = cl.failover(ctx, func(ctx context.Context, c *Conn) error {
+		iv, ciphertext, err = c.Encrypt(ctx, keyID, plaintext, aad)
+		return err
+	})
+	return iv, ciphertext, err
+}
+
+// Decrypt decrypts on one HSM, failing over to the others.
+func (cl *Cluster) Decrypt(ctx context.Context, keyID string, iv, ciphertext, aad []byte) (plaintext []byte, err error) {
+	err = cl.failover(ctx, func(ctx context.Context, c *Conn) error {
+		plaintext, err = c.Decrypt(ctx, keyID, iv, ciphertext, aad)
+		return err
+	})
+	return plaintext, err
+}
+
+// GenerateRandom draws random bytes from one HSM, failing over.
+func (cl *Cluster) GenerateRandom(ctx context.Context, n int) (out []byte, err error) {
+	err = cl.failover(ctx, func(ctx context.Context, c *Conn) error {
+		out, err = c.GenerateRandom(ctx, n)
+		return err
+	})
+	return out, err
+}
+
+// MinKeyAvailability is on how many HSMs a new key must be before it is
+// used: the CloudHSM client's key availability quorum (or every HSM, when
+// the cluster has fewer).
+const MinKeyAvailability = 2
+
+// GenerateKey creates a key on one HSM and copies it, masked, to every other
+// reachable HSM. It fails (and deletes the key again) if the key did not
+// reach MinKeyAvailability HSMs.
+func (cl *Cluster) GenerateKey(ctx context.Context, label string) (string, error) {
+	conns := cl.Conns()
+	if len(conns) == 0 {
+		return "", ErrNoHSM
+	}
+	var keyID string
+	var origin *Conn
+	err := cl.failover(ctx, func(ctx context.Context, c *Conn) error {
+		id, err := c.GenerateKey(ctx, label)
+		keyID, origin = id, c
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	blob, err := origin.ExportKey(ctx, keyID)
+	if err != nil {
+		_ = origin.DeleteKey(ctx, keyID)
+		return "", fmt.Errorf("copy new key: %w", err)
+	}
+	placed := 1
+	var errs []error
+	for _, c := range conns {
+		if c == origin {
+			continue
+		}
+		actx, cancel := context.WithTimeout(ctx, cl.attemptTimeout())
+		_, err := c.ImportKey(actx, blob)
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c.HSMID(), err))
+			continue
+		}
+		placed++
+	}
+	if placed < min(MinKeyAvailability, len(conns)) {
+		cl.DeleteKey(ctx, keyID)
+		return "", fmt.Errorf("new key reached %d HSMs, fewer than %d: %w", placed, MinKeyAvailability, errors.Join(errs...))
+	}
+	return keyID, nil
+}
+
+// DeleteKey deletes a key from every reachable HSM and reports the outcome
+// per HSM ID (nil for success), like KMS's backing-key deletion status.
+func (cl *Cluster) DeleteKey(ctx context.Context, keyID string) map[string]error {
+	return cl.each(ctx, func(ctx context.Context, c *Conn) error { return c.DeleteKey(ctx, keyID) })
+}
+
+// each runs fn on every reachable HSM at once and collects the outcomes.
+func (cl *Cluster) each(ctx context.Context, fn func(ctx context.Context, c *Conn) error) map[string]error {
+	conns := cl.Conns()
+	out := make(map[string]error, len(conns))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			actx, cancel := context.WithTimeout(ctx, cl.attemptTimeout())
+			err := fn(actx, c)
+			cancel()
+			mu.Lock()
+			out[c.HSMID()] = err
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// joinResults turns per-HSM outcomes into one error (nil if all succeeded).
+func joinResults(results map[string]error) error {
+	var errs []error
+	for id, err := range results {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// CreateUser creates a user on every reachable HSM (crypto officer).
+func (cl *Cluster) CreateUser(ctx context.Context, user, role, password string) error {
+	return joinResults(cl.each(ctx, func(ctx context.Context, c *Conn) error { return c.CreateUser(ctx, user, role, password) }))
+}
+
+// ChangePassword changes a password on every reachable HSM.
+func (cl *Cluster) ChangePassword(ctx context.Context, user, newPassword string) error {
+	return joinResults(cl.each(ctx, func(ctx context.Context, c *Conn) error { return c.ChangePassword(ctx, user, newPassword) }))
+}
+
+// DeleteUser deletes a user on every reachable HSM (crypto officer).
+func (cl *Cluster) DeleteUser(ctx context.Context, user string) error {
+	return joinResults(cl.each(ctx, func(ctx context.Context, c *Conn) error { return c.DeleteUser(ctx, user) }))
+}

@@ -1,0 +1,205 @@
+// Package hsmclient talks to hsmnode daemons: Conn is one TLS connection
+// (one HSM session, with its own login) multiplexing concurrent calls, and
+// Cluster spreads key creation, crypto with failover, and user management
+// over the HSMs of a cluster. It needs no cgo.
+package hsmclient
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/kmsharness/kmsharness/softhsm/hsmwire"
+)
+
+// ErrConnClosed means the connection to the node is gone; calls in flight
+// and later calls fail with it (wrapped with the cause).
+var ErrConnClosed = errors.New("hsm connection closed")
+
+// Conn is a connection to one HSM node. It is safe for concurrent use: calls
+// are multiplexed over the one TLS connection. The login state belongs to
+// the connection.
+type Conn struct {
+	hsmID string
+	addr  string
+	nc    net.Conn
+
+	out  chan []byte // encoded request frames for the writer
+	done chan struct{}
+
+	mu      sync.Mutex
+	pending map[uint32]chan *hsmwire.Response
+	nextID  uint32
+	err     error // set once the connection is gone
+}
+
+// Dial connects to the node at addr, verifying that it is hsmID (the DNS
+// name in its certificate; empty skips the name check) and that its
+// certificate chains to one of the trust anchors.
+func Dial(ctx context.Context, addr, hsmID string, anchors []*x509.Certificate) (*Conn, error) {
+	if len(anchors) == 0 {
+		return nil, errors.New("hsmclient: a trust anchor is required")
+	}
+	d := tls.Dialer{Config: tlsConfig(hsmID, anchors), NetDialer: &net.Dialer{KeepAlive: 15 * time.Second}}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("hsmclient: dial %s (%s): %w", hsmID, addr, err)
+	}
+	c := &Conn{
+		hsmID: hsmID, addr: addr, nc: nc,
+		out:     make(chan []byte, 256),
+		done:    make(chan struct{}),
+		pending: map[uint32]chan *hsmwire.Response{},
+	}
+	go c.writeLoop()
+	go c.readLoop()
+	return c, nil
+}
+
+// HSMID returns the ID of the HSM this connection talks to.
+func (c *Conn) HSMID() string { return c.hsmID }
+
+// Addr returns the address dialled.
+func (c *Conn) Addr() string { return c.addr }
+
+// Close ends the connection; the node logs its user out.
+func (c *Conn) Close() error {
+	c.fail(ErrConnClosed)
+	return nil
+}
+
+// Done is closed when the connection is gone.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err returns why the connection is gone, or nil while it is up.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *Conn) fail(cause error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	if !errors.Is(cause, ErrConnClosed) {
+		cause = fmt.Errorf("%w: %w", ErrConnClosed, cause)
+	}
+	c.err = cause
+	pending := c.pending
+	c.pending = nil
+	close(c.done)
+	c.mu.Unlock()
+	_ = c.nc.Close()
+	for _, ch := range pending {
+		close(ch)
+	}
+}
+
+func (c *Conn) writeLoop() {
+	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	for {
+		select {
+		case <-c.done:
+			return
+		case frame := <-c.out:
+			err := hsmwire.WriteFrame(bw, frame)
+			if err == nil && len(c.out) == 0 {
+				err = bw.Flush()
+			}
+			if err != nil {
+				c.fail(err)
+				return
+			}
+		}
+	}
+}
+
+func (c *Conn) readLoop() {
+	br := bufio.NewReaderSize(c.nc, 64<<10)
+	for {
+		body, err := hsmwire.ReadFrame(br)
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		resp, err := hsmwire.DecodeResponse(body)
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		c.mu.Lock()
+		ch := c.pending[resp.ID]
+		delete(c.pending, resp.ID)
+		c.mu.Unlock()
+		if ch != nil {
+			ch <- resp
+		}
+	}
+}
+
+// call sends req and waits for its response, the connection's end, or ctx.
+func (c *Conn) call(ctx context.Context, req *hsmwire.Request) (*hsmwire.Response, error) {
+	ch := make(chan *hsmwire.Response, 1)
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		return nil, err
+	}
+	c.nextID++
+	req.ID = c.nextID
+	c.pending[req.ID] = ch
+	c.mu.Unlock()
+
+	frame := hsmwire.AppendRequest(nil, req)
+	select {
+	case c.out <- frame:
+	case <-c.done:
+		return nil, c.Err()
+	case <-ctx.Done():
+		c.forget(req.ID)
+		return nil, ctx.Err()
+	}
+	select {
+	case resp, ok := <-ch:
+		if !ok {
+			return nil, c.Err()
+		}
+		if resp.Status != hsmwire.StatusOK {
+			return nil, &hsmwire.Error{Status: resp.Status, Message: resp.Message}
+		}
+		return resp, nil
+	case <-ctx.Done():
+		c.forget(req.ID)
+		return nil, ctx.Err()
+	}
+}
+
+func (c *Conn) forget(id uint32) {
+	c.mu.Lock()
+	if c.pending != nil {
+		delete(c.pending, id)
+	}
+	c.mu.Unlock()
+}
+
+func (c *Conn) callJSON(ctx context.Context, req *hsmwire.Request, v any) error {
+	resp, err := c.call(ctx, req)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(resp.Data, v); err != nil {
+		return fmt.Errorf("hsmclient: %s answer: %w", req.Op, err)
+	}
+	return nil
+}

@@ -1,0 +1,205 @@
+// Package node is an emulated CloudHSM: one SoftHSM token behind the
+// hsmwire protocol over TLS. It authenticates CloudHSM users itself (SoftHSM
+// has one user PIN and no lockout), counts failed logins and locks users,
+// tracks who is logged in, keeps each key's owner, and copies keys to the
+// other HSMs of its cluster only as masked blobs that those HSMs alone can
+// open.
+package node
+
+import (
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/kmsharness/kmsharness/softhsm"
+	"github.com/kmsharness/kmsharness/softhsm/users"
+)
+
+// Config says where a node keeps its state and how it behaves.
+type Config struct {
+	// DataDir holds node.json, the TLS files and (unless Module is set) the
+	// SoftHSM configuration and token directory.
+	DataDir string
+	// LibraryPath is the PKCS#11 library (softhsm.DefaultLibraryPath if empty).
+	LibraryPath string
+	// Module, if set, is an already opened SoftHSM module to keep the token
+	// in (for several nodes in one process, as tests do). Otherwise the node
+	// opens its own, with its own configuration, and closes it on Close.
+	Module *softhsm.Module
+	// LockoutThreshold is how many consecutive failed logins lock a user
+	// (users.DefaultLockoutThreshold if 0).
+	LockoutThreshold int
+	// MaxSessions caps the token's PKCS#11 sessions (1,024 if 0).
+	MaxSessions int
+	// Logger receives the node's logs; it never receives a secret.
+	Logger *slog.Logger
+}
+
+// Node is an open emulated HSM.
+type Node struct {
+	cfg        Config
+	token      *softhsm.Token
+	module     *softhsm.Module
+	ownsModule bool
+	log        *slog.Logger
+
+	mu       sync.RWMutex // guards everything below
+	state    *persistedState
+	dir      *users.Directory
+	sessions map[string]int // user name -> connections logged in as it
+
+	server serverState
+}
+
+// Open opens the node in cfg.DataDir, creating its token from the bootstrap
+// file on the first start.
+func Open(cfg Config) (*Node, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("node: a data directory is required")
+	}
+	if cfg.LibraryPath == "" {
+		cfg.LibraryPath = softhsm.DefaultLibraryPath
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if info, err := os.Stat(cfg.DataDir); err != nil || !info.IsDir() {
+		return nil, fmt.Errorf("node: data directory %s is not usable: %w", cfg.DataDir, errors.Join(err, errNotDir(info)))
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, sessions: map[string]int{}, module: cfg.Module}
+	if n.module == nil {
+		conf, err := softhsm.WriteConfig(filepath.Join(cfg.DataDir, "softhsm"))
+		if err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
+		if n.module, err = softhsm.OpenModule(cfg.LibraryPath, conf); err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
+		n.ownsModule = true
+	}
+	if err := n.openToken(); err != nil {
+		n.closeModule()
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n.dir = users.NewDirectory(n.state.Users, cfg.LockoutThreshold)
+	n.log = n.log.With("hsm", n.state.HSMID)
+	return n, nil
+}
+
+func errNotDir(info os.FileInfo) error {
+	if info != nil && !info.IsDir() {
+		return errors.New("not a directory")
+	}
+	return nil
+}
+
+// openToken reopens the node's token, or creates it from the bootstrap file.
+func (n *Node) openToken() error {
+	st, err := loadState(n.cfg.DataDir)
+	switch {
+	case err == nil:
+		if !n.module.HasToken(st.HSMID) {
+			return fmt.Errorf("token %q of this node is missing from its token directory", st.HSMID)
+		}
+	case errors.Is(err, os.ErrNotExist):
+		if st, err = n.createToken(); err != nil {
+			return err
+		}
+	default:
+		return err
+	}
+	var opts []softhsm.TokenOption
+	if n.cfg.MaxSessions > 0 {
+		opts = append(opts, softhsm.WithMaxSessions(n.cfg.MaxSessions))
+	}
+	tok, err := n.module.OpenToken(st.HSMID, st.UserPIN, opts...)
+	if err != nil {
+		return err
+	}
+	n.token, n.state = tok, st
+	return nil
+}
+
+func (n *Node) createToken() (*persistedState, error) {
+	bs, err := readBootstrap(n.cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	st := &persistedState{HSMID: bs.HSMID, SOPIN: randomHex(16), UserPIN: randomHex(16), Keys: map[string]keyMeta{}}
+	dir := users.NewDirectory(nil, n.cfg.LockoutThreshold)
+	for _, u := range bs.Users {
+		if err := dir.Create(u.Name, u.Role, u.Password); err != nil {
+			return nil, fmt.Errorf("bootstrap user %q: %w", u.Name, err)
+		}
+	}
+	st.Users = dir.Snapshot()
+	wrapKey, sealKey := deriveClusterKeys(bs.ClusterSecret)
+	if err := n.module.CreateToken(softhsm.TokenSpec{
+		Label: bs.HSMID, SOPIN: st.SOPIN, UserPIN: st.UserPIN,
+		TrustedKeys: map[string][]byte{wrapKeyID: wrapKey},
+		SealingKeys: map[string][]byte{sealKeyID: sealKey},
+	}); err != nil {
+		return nil, err
+	}
+	if err := saveState(n.cfg.DataDir, st); err != nil {
+		return nil, err
+	}
+	if err := os.Remove(filepath.Join(n.cfg.DataDir, bootstrapFile)); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// deriveClusterKeys turns the cluster secret into the two keys every HSM of
+// the cluster holds: a trusted wrapping key and a sealing key.
+func deriveClusterKeys(secret []byte) (wrap, seal []byte) {
+	derive := func(info string) []byte {
+		k, err := hkdf.Key(sha256.New, secret, nil, info, 32)
+		if err != nil {
+			panic(err) // only for invalid lengths, which are constant here
+		}
+		return k
+	}
+	return derive("kmsharness cluster wrap key"), derive("kmsharness cluster seal key")
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// HSMID returns the node's HSM ID.
+func (n *Node) HSMID() string { return n.state.HSMID }
+
+// persistLocked saves the state; n.mu must be held for writing.
+func (n *Node) persistLocked() error {
+	n.state.Users = n.dir.Snapshot()
+	if err := saveState(n.cfg.DataDir, n.state); err != nil {
+		n.log.Error("saving node state failed", "err", err)
+		return err
+	}
+	return nil
+}
+
+// Close ends every connection, then closes the token and, if the node opened
+// it, the module.
+func (n *Node) Close() error {
+	n.stopServing()
+	err := n.token.Close()
+	n.closeModule()
+	return err
+}
+
+func (n *Node) closeModule() {
+	if n.ownsModule {
+		_ = n.module.Close()
+	}
+}

@@ -1,0 +1,212 @@
+package node
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/kmsharness/kmsharness/softhsm/hsmwire"
+)
+
+// maxInFlightPerConn bounds how many requests of one connection run at once.
+const maxInFlightPerConn = 128
+
+// serverState tracks listeners and connections so Close can end them.
+type serverState struct {
+	mu        sync.Mutex
+	listeners []net.Listener
+	conns     map[net.Conn]struct{}
+	closed    bool
+	wg        sync.WaitGroup
+
+	certMu   sync.Mutex
+	cert     *tls.Certificate
+	certTime time.Time
+}
+
+// Listen opens a TLS listener on addr ("127.0.0.1:0" picks a free port)
+// presenting the node's certificate chain from its data directory.
+func (n *Node) Listen(addr string) (net.Listener, error) {
+	if _, err := n.certificate(nil); err != nil {
+		return nil, err
+	}
+	cfg := &tls.Config{GetCertificate: n.certificate, MinVersion: tls.VersionTLS12}
+	l, err := tls.Listen("tcp", addr, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("node: listen on %s: %w", addr, err)
+	}
+	return l, nil
+}
+
+// certificate loads the TLS key pair, again whenever the chain file changes.
+func (n *Node) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	s := &n.server
+	certPath := filepath.Join(n.cfg.DataDir, TLSCertFile)
+	info, err := os.Stat(certPath)
+	if err != nil {
+		return nil, fmt.Errorf("node: TLS certificate: %w", err)
+	}
+	s.certMu.Lock()
+	defer s.certMu.Unlock()
+	if s.cert != nil && info.ModTime().Equal(s.certTime) {
+		return s.cert, nil
+	}
+	pair, err := tls.LoadX509KeyPair(certPath, filepath.Join(n.cfg.DataDir, TLSKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("node: TLS key pair: %w", err)
+	}
+	s.cert, s.certTime = &pair, info.ModTime()
+	return s.cert, nil
+}
+
+// Serve accepts connections on l until the node is closed.
+func (n *Node) Serve(l net.Listener) error {
+	s := &n.server
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = l.Close()
+		return net.ErrClosed
+	}
+	s.listeners = append(s.listeners, l)
+	s.mu.Unlock()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		if !n.track(c) {
+			_ = c.Close()
+			return nil
+		}
+		go n.serveConn(c)
+	}
+}
+
+func (n *Node) track(c net.Conn) bool {
+	s := &n.server
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	if s.conns == nil {
+		s.conns = map[net.Conn]struct{}{}
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (n *Node) untrack(c net.Conn) {
+	s := &n.server
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// stopServing closes listeners and connections and waits for their
+// handlers to finish.
+func (n *Node) stopServing() {
+	s := &n.server
+	s.mu.Lock()
+	s.closed = true
+	for _, l := range s.listeners {
+		_ = l.Close()
+	}
+	for c := range s.conns {
+		_ = c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// serveConn runs one connection: one HSM session. Requests that change or
+// read the session's login run in arrival order on the reading goroutine;
+// cryptographic requests run concurrently, as the user the session had when
+// they arrived. A single writer goroutine sends responses, flushing when it
+// has nothing more queued.
+func (n *Node) serveConn(c net.Conn) {
+	defer n.untrack(c)
+	sess := &session{}
+	defer n.endSession(sess)
+	defer func() { _ = c.Close() }()
+
+	out := make(chan *hsmwire.Response, maxInFlightPerConn)
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		bw := bufio.NewWriterSize(c, 64<<10)
+		var buf []byte
+		broken := false
+		for resp := range out {
+			if broken {
+				continue
+			}
+			buf = hsmwire.AppendResponse(buf[:0], resp)
+			err := hsmwire.WriteFrame(bw, buf)
+			if err == nil && len(out) == 0 {
+				err = bw.Flush()
+			}
+			if err != nil {
+				broken = true
+				_ = c.Close()
+			}
+		}
+	}()
+
+	var inflight sync.WaitGroup
+	sem := make(chan struct{}, maxInFlightPerConn)
+	br := bufio.NewReaderSize(c, 64<<10)
+	for {
+		body, err := hsmwire.ReadFrame(br)
+		if err != nil {
+			break
+		}
+		req, err := hsmwire.DecodeRequest(body)
+		if err != nil {
+			out <- &hsmwire.Response{ID: req.ID, Status: hsmwire.StatusBadRequest, Message: err.Error()}
+			continue
+		}
+		caller := sess.current()
+		if !runsConcurrently(req.Op) {
+			out <- n.handle(sess, caller, req)
+			continue
+		}
+		sem <- struct{}{}
+		inflight.Add(1)
+		go func() {
+			defer inflight.Done()
+			out <- n.handle(sess, caller, req)
+			<-sem
+		}()
+	}
+	inflight.Wait()
+	close(out)
+	<-writerDone
+}
+
+// runsConcurrently says which operations may overlap on one connection:
+// those that neither change nor depend on later changes of the session.
+func runsConcurrently(op hsmwire.Op) bool {
+	switch op {
+	case hsmwire.OpEncrypt, hsmwire.OpDecrypt, hsmwire.OpGenerateRandom, hsmwire.OpGenerateKey,
+		hsmwire.OpExportKey, hsmwire.OpImportKey, hsmwire.OpDeleteKey:
+		return true
+	}
+	return false
+}
