@@ -19,6 +19,7 @@ import (
 	"sync"
 
 	"github.com/kmsharness/kmsharness/softhsm"
+	"github.com/kmsharness/kmsharness/softhsm/nodefiles"
 	"github.com/kmsharness/kmsharness/softhsm/users"
 )
 
@@ -128,7 +129,7 @@ func (n *Node) openToken() error {
 }
 
 func (n *Node) createToken() (*persistedState, error) {
-	bs, err := readBootstrap(n.cfg.DataDir)
+	bs, err := nodefiles.ReadBootstrap(n.cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +152,7 @@ func (n *Node) createToken() (*persistedState, error) {
 	if err := saveState(n.cfg.DataDir, st); err != nil {
 		return nil, err
 	}
-	if err := os.Remove(filepath.Join(n.cfg.DataDir, bootstrapFile)); err != nil {
+	if err := os.Remove(filepath.Join(n.cfg.DataDir, nodefiles.BootstrapFile)); err != nil {
 		return nil, err
 	}
 	return st, nil

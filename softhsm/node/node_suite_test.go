@@ -18,6 +18,7 @@ import (
 	"github.com/kmsharness/kmsharness/softhsm"
 	"github.com/kmsharness/kmsharness/softhsm/hsmclient"
 	"github.com/kmsharness/kmsharness/softhsm/node"
+	"github.com/kmsharness/kmsharness/softhsm/nodefiles"
 	"github.com/kmsharness/kmsharness/softhsm/users"
 )
 
@@ -87,19 +88,19 @@ type runningNode struct {
 // startNode starts a node of the cluster; the first one gets the officer
 // and the appliance user, later ones only the appliance user (they are meant
 // to be restored from a backup).
-func (tc *testCluster) startNode(bootstrapUsers ...node.BootstrapUser) *runningNode {
+func (tc *testCluster) startNode(bootstrapUsers ...nodefiles.BootstrapUser) *runningNode {
 	tc.nodes++
 	hsmID := fmt.Sprintf("hsm-p%dc%dn%d", GinkgoParallelProcess(), clusterCounter, tc.nodes)
 	if bootstrapUsers == nil {
-		bootstrapUsers = []node.BootstrapUser{{Name: "app_user", Role: users.RoleAU, Password: appliancePw}}
+		bootstrapUsers = []nodefiles.BootstrapUser{{Name: "app_user", Role: users.RoleAU, Password: appliancePw}}
 		if tc.nodes == 1 {
-			bootstrapUsers = append(bootstrapUsers, node.BootstrapUser{Name: "admin", Role: users.RoleCO, Password: officerPassword})
+			bootstrapUsers = append(bootstrapUsers, nodefiles.BootstrapUser{Name: "admin", Role: users.RoleCO, Password: officerPassword})
 		}
 	}
 	nc, err := pki.IssueNodeCertificate(tc.clusterKey, tc.subject, hsmID)
 	Expect(err).NotTo(HaveOccurred())
 	dir := filepath.Join(GinkgoT().TempDir(), hsmID)
-	Expect(node.PrepareDataDir(dir, node.Bootstrap{HSMID: hsmID, ClusterSecret: tc.secret, Users: bootstrapUsers},
+	Expect(nodefiles.PrepareDataDir(dir, nodefiles.Bootstrap{HSMID: hsmID, ClusterSecret: tc.secret, Users: bootstrapUsers},
 		nc.KeyPEM, append(nc.CertPEM, tc.clusterCert...))).To(Succeed())
 	return serveNode(dir)
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/kmsharness/kmsharness/cloudhsm/pki"
 	"github.com/kmsharness/kmsharness/softhsm/hsmclient"
 	"github.com/kmsharness/kmsharness/softhsm/hsmwire"
-	"github.com/kmsharness/kmsharness/softhsm/node"
+	"github.com/kmsharness/kmsharness/softhsm/nodefiles"
 	"github.com/kmsharness/kmsharness/softhsm/users"
 )
 
@@ -41,7 +41,7 @@ var _ = Describe("TLS identity", func() {
 		n := tc.startNode()
 		nc, err := pki.IssueNodeCertificate(tc.clusterKey, tc.subject, n.hsmID)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(node.WriteTLS(n.dir, nc.KeyPEM, nc.CertPEM)).To(Succeed())
+		Expect(nodefiles.WriteTLS(n.dir, nc.KeyPEM, nc.CertPEM)).To(Succeed())
 		Eventually(func() error {
 			c, err := hsmclient.Dial(ctx, n.addr, n.hsmID, tc.anchors())
 			if err == nil {
@@ -49,7 +49,7 @@ var _ = Describe("TLS identity", func() {
 			}
 			return err
 		}).Should(MatchError(ContainSubstring("does not chain")))
-		Expect(node.WriteTLS(n.dir, nil, append(nc.CertPEM, tc.clusterCert...))).To(Succeed())
+		Expect(nodefiles.WriteTLS(n.dir, nil, append(nc.CertPEM, tc.clusterCert...))).To(Succeed())
 		Eventually(func() error {
 			c, err := hsmclient.Dial(ctx, n.addr, n.hsmID, tc.anchors())
 			if err == nil {
@@ -151,7 +151,7 @@ var _ = Describe("Users", func() {
 	})
 
 	It("activates when the pre-crypto officer changes its password", func() {
-		first := tc.startNode(node.BootstrapUser{Name: "admin", Role: users.RolePreCO, Password: "initial-pw-1"})
+		first := tc.startNode(nodefiles.BootstrapUser{Name: "admin", Role: users.RolePreCO, Password: "initial-pw-1"})
 		c := tc.dial(first, "", "")
 		info, err := c.Info(ctx)
 		Expect(err).NotTo(HaveOccurred())

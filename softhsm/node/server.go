@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kmsharness/kmsharness/softhsm/hsmwire"
+	"github.com/kmsharness/kmsharness/softhsm/nodefiles"
 )
 
 // maxInFlightPerConn bounds how many requests of one connection run at once.
@@ -47,7 +48,7 @@ func (n *Node) Listen(addr string) (net.Listener, error) {
 // certificate loads the TLS key pair, again whenever the chain file changes.
 func (n *Node) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	s := &n.server
-	certPath := filepath.Join(n.cfg.DataDir, TLSCertFile)
+	certPath := filepath.Join(n.cfg.DataDir, nodefiles.TLSCertFile)
 	info, err := os.Stat(certPath)
 	if err != nil {
 		return nil, fmt.Errorf("node: TLS certificate: %w", err)
@@ -57,7 +58,7 @@ func (n *Node) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	if s.cert != nil && info.ModTime().Equal(s.certTime) {
 		return s.cert, nil
 	}
-	pair, err := tls.LoadX509KeyPair(certPath, filepath.Join(n.cfg.DataDir, TLSKeyFile))
+	pair, err := tls.LoadX509KeyPair(certPath, filepath.Join(n.cfg.DataDir, nodefiles.TLSKeyFile))
 	if err != nil {
 		return nil, fmt.Errorf("node: TLS key pair: %w", err)
 	}

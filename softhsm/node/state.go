@@ -2,24 +2,12 @@ package node
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
+	"github.com/kmsharness/kmsharness/softhsm/nodefiles"
 	"github.com/kmsharness/kmsharness/softhsm/users"
-)
-
-// File names inside a node's data directory.
-const (
-	stateFile     = "node.json"
-	bootstrapFile = "bootstrap.json"
-	// TLSKeyFile and TLSCertFile hold the node's TLS private key and its
-	// certificate chain (node certificate first, then the cluster
-	// certificate once the cluster is initialised). The node re-reads them
-	// when they change, so a chain can be completed while it runs.
-	TLSKeyFile  = "tls.key"
-	TLSCertFile = "tls.crt"
 )
 
 // Names of the cluster-wide keys every token of a cluster holds.
@@ -44,13 +32,13 @@ type persistedState struct {
 }
 
 func loadState(dir string) (*persistedState, error) {
-	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	b, err := os.ReadFile(filepath.Join(dir, nodefiles.StateFile))
 	if err != nil {
 		return nil, err
 	}
 	var st persistedState
 	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("%s is damaged: %w", stateFile, err)
+		return nil, fmt.Errorf("%s is damaged: %w", nodefiles.StateFile, err)
 	}
 	if st.Keys == nil {
 		st.Keys = map[string]keyMeta{}
@@ -65,91 +53,5 @@ func saveState(dir string, st *persistedState) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, stateFile), b)
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = os.Remove(tmp.Name()) }()
-	if err := tmp.Chmod(0o600); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
-// Bootstrap is what a new node needs on its first start: its identity, the
-// cluster secret from which every HSM of the cluster derives the same
-// wrapping and sealing keys, and its initial users. It is read once from the
-// data directory and deleted after the token is made.
-type Bootstrap struct {
-	HSMID         string          `json:"hsmId"`
-	ClusterSecret []byte          `json:"clusterSecret"`
-	Users         []BootstrapUser `json:"users"`
-}
-
-// BootstrapUser is an initial user of a new node.
-type BootstrapUser struct {
-	Name     string     `json:"name"`
-	Role     users.Role `json:"role"`
-	Password string     `json:"password"`
-}
-
-// PrepareDataDir makes dir ready for a node's first start: the bootstrap
-// file and the TLS key and certificate chain (PEM). All are private files.
-func PrepareDataDir(dir string, b Bootstrap, keyPEM, chainPEM []byte) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	body, err := json.Marshal(b)
-	if err != nil {
-		return err
-	}
-	if err := writeFileAtomic(filepath.Join(dir, bootstrapFile), body); err != nil {
-		return err
-	}
-	return WriteTLS(dir, keyPEM, chainPEM)
-}
-
-// WriteTLS replaces the node's TLS key and certificate chain; a running node
-// uses them from its next handshake on.
-func WriteTLS(dir string, keyPEM, chainPEM []byte) error {
-	if len(keyPEM) > 0 {
-		if err := writeFileAtomic(filepath.Join(dir, TLSKeyFile), keyPEM); err != nil {
-			return err
-		}
-	}
-	return writeFileAtomic(filepath.Join(dir, TLSCertFile), chainPEM)
-}
-
-func readBootstrap(dir string) (*Bootstrap, error) {
-	b, err := os.ReadFile(filepath.Join(dir, bootstrapFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("data directory %s holds neither a node nor a %s", dir, bootstrapFile)
-	}
-	if err != nil {
-		return nil, err
-	}
-	var bs Bootstrap
-	if err := json.Unmarshal(b, &bs); err != nil {
-		return nil, fmt.Errorf("%s is damaged: %w", bootstrapFile, err)
-	}
-	if bs.HSMID == "" || len(bs.ClusterSecret) != 32 {
-		return nil, fmt.Errorf("%s needs an hsmId and a 32-byte clusterSecret", bootstrapFile)
-	}
-	return &bs, nil
+	return nodefiles.WriteFileAtomic(filepath.Join(dir, nodefiles.StateFile), b)
 }
