@@ -2,6 +2,7 @@ package cloudhsm
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"fmt"
 	"slices"
@@ -208,7 +209,7 @@ func (s *Service) initializeCluster(_ context.Context, body []byte) (any, error)
 }
 
 func publicKeyEqual(cert *x509.Certificate, pub any) bool {
-	type equaler interface{ Equal(any) bool }
+	type equaler interface{ Equal(crypto.PublicKey) bool }
 	k, ok := cert.PublicKey.(equaler)
 	return ok && k.Equal(pub)
 }

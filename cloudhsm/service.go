@@ -10,7 +10,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/x509/pkix"
-	"errors"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -139,30 +138,15 @@ func (s *Service) Handler() http.Handler { return s.api }
 // Region returns the service's region.
 func (s *Service) Region() string { return s.opts.region }
 
-// Close stops the background work and every HSM still running.
-func (s *Service) Close(ctx context.Context) error {
+// Close stops the background work (HSM provisioning, timed transitions).
+// The HSM nodes belong to the backend, which the caller closes.
+func (s *Service) Close(context.Context) error {
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
 	s.closed = true
-	var running []string
-	for _, c := range s.clusters {
-		for _, h := range c.HSMs {
-			running = append(running, h.ID)
-		}
-	}
 	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
-	var errs []error
-	for _, id := range running {
-		if err := s.backend.StopHSM(ctx, id); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // async runs fn in the background until the service closes.

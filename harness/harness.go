@@ -1,0 +1,153 @@
+// Package harness composes kmsharness: the emulated CloudHSM control plane,
+// its HSM nodes (as local processes by default) and the endpoints a test
+// talks to. Start it, make ready clusters with NewCluster, and Close it.
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudhsmv2"
+
+	"github.com/kmsharness/kmsharness/cloudhsm"
+	"github.com/kmsharness/kmsharness/harness/processbackend"
+)
+
+// Credentials the harness's endpoints accept (any are accepted; these are
+// what it prints and uses itself).
+const (
+	AccessKeyID     = "AKIAKMSHARNESS000000"
+	SecretAccessKey = "kmsharness-secret-access-key"
+)
+
+// Harness is a running kmsharness. Its methods are safe for concurrent use.
+type Harness struct {
+	opts    options
+	dir     string
+	tempDir bool
+	log     *slog.Logger
+
+	backend  *processbackend.Backend
+	cloudHSM *cloudhsm.Service
+	server   *http.Server
+	endpoint string
+	client   *cloudhsmv2.Client
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start starts the control plane and its HSM backend. The returned Harness
+// is never nil: Close it even when Start fails, to release what did start.
+func Start(ctx context.Context, opts ...Option) (*Harness, error) {
+	o := options{backend: BackendProcess, region: "us-east-1", account: "111122223333"}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.DiscardHandler)
+	}
+	h := &Harness{opts: o, log: o.logger, dir: o.dataDir}
+	if err := h.start(ctx); err != nil {
+		return h, fmt.Errorf("harness: %w", err)
+	}
+	return h, nil
+}
+
+func (h *Harness) start(ctx context.Context) error {
+	if h.opts.backend != BackendProcess {
+		return fmt.Errorf("backend %q is not available; use %q", h.opts.backend, BackendProcess)
+	}
+	if h.dir == "" {
+		dir, err := os.MkdirTemp("", "kmsharness-")
+		if err != nil {
+			return err
+		}
+		h.dir, h.tempDir = dir, true
+	}
+	binary := h.opts.hsmnodeBinary
+	if binary == "" {
+		var err error
+		if binary, err = processbackend.FindBinary(); err != nil {
+			return err
+		}
+	}
+	backend, err := processbackend.New(processbackend.Config{
+		Binary: binary, Root: filepath.Join(h.dir, "hsms"), SoftHSMLibrary: h.opts.softhsmLibrary,
+		LockoutThreshold: h.opts.lockoutThreshold, Logger: h.log,
+	})
+	if err != nil {
+		return err
+	}
+	h.backend = backend
+	cpOpts := []cloudhsm.Option{cloudhsm.WithRegion(h.opts.region), cloudhsm.WithAccount(h.opts.account), cloudhsm.WithLogger(h.log)}
+	if h.opts.delays != nil {
+		cpOpts = append(cpOpts, cloudhsm.WithDelays(*h.opts.delays))
+	}
+	if h.cloudHSM, err = cloudhsm.New(backend, appliance{}, cpOpts...); err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	h.endpoint = "http://" + l.Addr().String()
+	h.server = &http.Server{Handler: h.cloudHSM.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = h.server.Serve(l) }()
+	h.client = cloudhsmv2.New(cloudhsmv2.Options{
+		Region:       h.opts.region,
+		BaseEndpoint: aws.String(h.endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, ""),
+	})
+	return ctx.Err()
+}
+
+// CloudHSMEndpoint returns the URL of the CloudHSMv2 API.
+func (h *Harness) CloudHSMEndpoint() string { return h.endpoint }
+
+// Region returns the AWS region the harness emulates.
+func (h *Harness) Region() string { return h.opts.region }
+
+// Dir returns the directory holding the harness's files.
+func (h *Harness) Dir() string { return h.dir }
+
+// ControlPlane returns the emulated CloudHSM control plane.
+func (h *Harness) ControlPlane() *cloudhsm.Service { return h.cloudHSM }
+
+// Processes returns the process backend, for faults that act on nodes.
+func (h *Harness) Processes() *processbackend.Backend { return h.backend }
+
+// CloudHSMClient returns an SDK client for the CloudHSMv2 API.
+func (h *Harness) CloudHSMClient() *cloudhsmv2.Client { return h.client }
+
+// Close stops the API server, every HSM node and the control plane, and
+// removes the temporary directory. It is safe to call more than once.
+func (h *Harness) Close(ctx context.Context) error {
+	h.closeOnce.Do(func() {
+		var errs []error
+		if h.server != nil {
+			errs = append(errs, h.server.Shutdown(ctx))
+		}
+		if h.cloudHSM != nil {
+			errs = append(errs, h.cloudHSM.Close(ctx))
+		}
+		if h.backend != nil {
+			errs = append(errs, h.backend.Close(ctx))
+		}
+		if h.tempDir {
+			errs = append(errs, os.RemoveAll(h.dir))
+		}
+		h.closeErr = errors.Join(errs...)
+	})
+	return h.closeErr
+}

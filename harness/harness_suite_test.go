@@ -1,0 +1,50 @@
+package harness_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/kmsharness/kmsharness/harness"
+	"github.com/kmsharness/kmsharness/internal/testenv"
+)
+
+// h is this test process's harness; every spec makes its own clusters in
+// it, so specs share no mutable state.
+var h *harness.Harness
+
+func TestMain(m *testing.M) {
+	if os.Getenv(orphanChildEnv) != "" {
+		os.Exit(runOrphanChild())
+	}
+	os.Exit(m.Run())
+}
+
+func TestHarness(t *testing.T) {
+	RegisterFailHandler(Fail)
+	SetDefaultEventuallyTimeout(20 * time.Second)
+	RunSpecs(t, "harness")
+}
+
+var _ = SynchronizedBeforeSuite(func() []byte {
+	bin, err := testenv.BuildHSMNode(os.TempDir() + "/kmsharness-test-bin")
+	Expect(err).NotTo(HaveOccurred())
+	return []byte(bin)
+}, func(bin []byte) {
+	Expect(os.Setenv("KMSHARNESS_HSMNODE", string(bin))).To(Succeed())
+	var err error
+	h, err = harness.Start(context.Background(), harness.WithLogger(testenv.Logger(GinkgoWriter)))
+	DeferCleanup(func() { Expect(h.Close(context.Background())).To(Succeed()) })
+	Expect(err).NotTo(HaveOccurred())
+})
+
+// newCluster makes a ready cluster for one spec.
+func newCluster(opts ...harness.ClusterOption) *harness.Cluster {
+	c, err := h.NewCluster(context.Background(), opts...)
+	Expect(err).NotTo(HaveOccurred())
+	return c
+}

@@ -1,0 +1,60 @@
+package harness
+
+import (
+	"log/slog"
+
+	"github.com/kmsharness/kmsharness/cloudhsm"
+)
+
+// Backend names where HSM nodes run.
+type Backend string
+
+// The backends.
+const (
+	// BackendProcess runs each HSM as a local hsmnode process (the default).
+	BackendProcess Backend = "process"
+)
+
+type options struct {
+	backend          Backend
+	dataDir          string
+	region, account  string
+	hsmnodeBinary    string
+	softhsmLibrary   string
+	lockoutThreshold int
+	delays           *cloudhsm.Delays
+	logger           *slog.Logger
+}
+
+// Option configures Start.
+type Option func(*options)
+
+// WithBackend chooses where HSM nodes run (BackendProcess by default).
+func WithBackend(b Backend) Option { return func(o *options) { o.backend = b } }
+
+// WithDataDir keeps the harness's files (node data, trust anchors) in dir
+// instead of a temporary directory removed by Close.
+func WithDataDir(dir string) Option { return func(o *options) { o.dataDir = dir } }
+
+// WithRegion sets the AWS region (default us-east-1).
+func WithRegion(region string) Option { return func(o *options) { o.region = region } }
+
+// WithAccount sets the 12-digit AWS account ID (default 111122223333).
+func WithAccount(account string) Option { return func(o *options) { o.account = account } }
+
+// WithHSMNodeBinary sets the hsmnode executable (default: processbackend.FindBinary).
+func WithHSMNodeBinary(path string) Option { return func(o *options) { o.hsmnodeBinary = path } }
+
+// WithSoftHSMLibrary sets the PKCS#11 library the nodes load.
+func WithSoftHSMLibrary(path string) Option { return func(o *options) { o.softhsmLibrary = path } }
+
+// WithLockoutThreshold sets after how many consecutive failed logins an HSM
+// locks a user (default 5).
+func WithLockoutThreshold(n int) Option { return func(o *options) { o.lockoutThreshold = n } }
+
+// WithControlPlaneDelays sets the durations of the control plane's
+// asynchronous transitions (cloudhsm.DefaultDelays otherwise).
+func WithControlPlaneDelays(d cloudhsm.Delays) Option { return func(o *options) { o.delays = &d } }
+
+// WithLogger sets the logger (HSM node logs arrive at debug level).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
