@@ -71,10 +71,14 @@ func (h *Harness) NewCluster(ctx context.Context, opts ...ClusterOption) (*Clust
 	if o.hsms < 1 {
 		return nil, errors.New("harness: a cluster needs at least one HSM")
 	}
+	// One subnet of the default VPC per zone (Subnets lists them by zone).
 	var subnets []string
+	lastZone := ""
 	for _, s := range h.cloudHSM.Subnets() {
-		if s.VPCID == h.cloudHSM.DefaultVPC() && !s.Deleted && (o.zones == nil || slices.Contains(o.zones, s.AvailabilityZone)) {
+		if s.VPCID == h.cloudHSM.DefaultVPC() && !s.Deleted && s.AvailabilityZone != lastZone &&
+			(o.zones == nil || slices.Contains(o.zones, s.AvailabilityZone)) {
 			subnets = append(subnets, s.ID)
+			lastZone = s.AvailabilityZone
 		}
 	}
 	if len(subnets) == 0 {

@@ -31,11 +31,11 @@ func TestHarness(t *testing.T) {
 }
 
 var _ = SynchronizedBeforeSuite(func() []byte {
-	bin, err := testenv.BuildHSMNode(os.TempDir() + "/kmsharness-test-bin")
+	bin, err := testenv.BuildHSMNodeOnce()
 	Expect(err).NotTo(HaveOccurred())
-	return []byte(bin)
+	return bin
 }, func(bin []byte) {
-	Expect(os.Setenv("KMSHARNESS_HSMNODE", string(bin))).To(Succeed())
+	Expect(testenv.UseHSMNode(bin)).To(Succeed())
 	var err error
 	h, err = harness.Start(context.Background(), harness.WithLogger(testenv.Logger(GinkgoWriter)))
 	DeferCleanup(func() { Expect(h.Close(context.Background())).To(Succeed()) })

@@ -18,3 +18,16 @@ func BuildHSMNode(dir string) (string, error) {
 	}
 	return abs, os.Setenv("KMSHARNESS_HSMNODE", abs)
 }
+
+// BuildHSMNodeOnce is the first half of a Ginkgo SynchronizedBeforeSuite:
+// it builds hsmnode once for all parallel processes and returns its path.
+func BuildHSMNodeOnce() ([]byte, error) {
+	bin, err := BuildHSMNode(filepath.Join(os.TempDir(), "kmsharness-test-bin"))
+	return []byte(bin), err
+}
+
+// UseHSMNode is the second half: every process points the process backend
+// at the binary built by BuildHSMNodeOnce.
+func UseHSMNode(path []byte) error {
+	return os.Setenv("KMSHARNESS_HSMNODE", string(path))
+}
