@@ -106,17 +106,16 @@ type tag struct {
 }
 
 type backup struct {
-	ID         string
-	ClusterID  string
-	State      string
-	Created    time.Time
-	Deleted    time.Time
-	HSMType    string
-	Mode       string
-	SourceHSM  string
-	image      []byte
-	lineage    *lineage
-	sourceInfo *cluster
+	ID        string
+	ClusterID string
+	State     string
+	Created   time.Time
+	Deleted   time.Time
+	HSMType   string
+	Mode      string
+	SourceHSM string
+	image     []byte
+	lineage   *lineage
 }
 
 func (c *cluster) activeHSMs() []*hsm {

@@ -32,7 +32,7 @@ func (t *Token) Encrypt(keyID string, plaintext, aad []byte) (iv, ciphertext []b
 		if err != nil {
 			return fmt.Errorf("generate IV: %w", err)
 		}
-		return t.withKey(s, keyID, func(h pkcs11.ObjectHandle) error {
+		return t.withCryptoKey(s, keyID, func(h pkcs11.ObjectHandle) error {
 			ciphertext, err = t.gcm(s, h, true, iv, plaintext, aad)
 			return err
 		})
@@ -54,7 +54,7 @@ func (t *Token) Decrypt(keyID string, iv, ciphertext, aad []byte) ([]byte, error
 	}
 	var plaintext []byte
 	err := t.withSession(func(s pkcs11.SessionHandle) error {
-		return t.withKey(s, keyID, func(h pkcs11.ObjectHandle) error {
+		return t.withCryptoKey(s, keyID, func(h pkcs11.ObjectHandle) error {
 			var err error
 			plaintext, err = t.gcm(s, h, false, iv, ciphertext, aad)
 			return err

@@ -149,6 +149,7 @@ func (t *Token) ListKeys() ([]KeyInfo, error) {
 	err := t.withSession(func(s pkcs11.SessionHandle) error {
 		found, err := t.findObjects(s, []*pkcs11.Attribute{
 			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
+			pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
 			pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
 		})
 		if err != nil {

@@ -31,7 +31,7 @@ type Conn struct {
 	addr  string
 	nc    net.Conn
 
-	out  chan []byte // encoded request frames for the writer
+	fw   *hsmwire.FrameWriter
 	done chan struct{}
 
 	mu      sync.Mutex
@@ -54,11 +54,10 @@ func Dial(ctx context.Context, addr, hsmID string, anchors []*x509.Certificate) 
 	}
 	c := &Conn{
 		hsmID: hsmID, addr: addr, nc: nc,
-		out:     make(chan []byte, 256),
+		fw:      hsmwire.NewFrameWriter(nc),
 		done:    make(chan struct{}),
 		pending: map[uint32]chan *hsmwire.Response{},
 	}
-	go c.writeLoop()
 	go c.readLoop()
 	return c, nil
 }
@@ -105,25 +104,6 @@ func (c *Conn) fail(cause error) {
 	}
 }
 
-func (c *Conn) writeLoop() {
-	bw := bufio.NewWriterSize(c.nc, 64<<10)
-	for {
-		select {
-		case <-c.done:
-			return
-		case frame := <-c.out:
-			err := hsmwire.WriteFrame(bw, frame)
-			if err == nil && len(c.out) == 0 {
-				err = bw.Flush()
-			}
-			if err != nil {
-				c.fail(err)
-				return
-			}
-		}
-	}
-}
-
 func (c *Conn) readLoop() {
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	for {
@@ -161,14 +141,9 @@ func (c *Conn) call(ctx context.Context, req *hsmwire.Request) (*hsmwire.Respons
 	c.pending[req.ID] = ch
 	c.mu.Unlock()
 
-	frame := hsmwire.AppendRequest(nil, req)
-	select {
-	case c.out <- frame:
-	case <-c.done:
+	if err := c.fw.Write(hsmwire.AppendRequest(nil, req)); err != nil {
+		c.fail(err)
 		return nil, c.Err()
-	case <-ctx.Done():
-		c.forget(req.ID)
-		return nil, ctx.Err()
 	}
 	select {
 	case resp, ok := <-ch:

@@ -7,7 +7,9 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
+	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -32,11 +34,24 @@ func TestNode(t *testing.T) {
 }
 
 var _ = BeforeSuite(func() {
-	conf, err := softhsm.WriteConfig(GinkgoT().TempDir())
+	var err error
+	module, err = openModule()
 	Expect(err).NotTo(HaveOccurred())
-	module, err = softhsm.OpenModule(testenv.SoftHSMLibrary(), conf)
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(module.Close)
+})
+
+// openModule opens the process's SoftHSM module once, for the specs and
+// the benchmarks alike (SoftHSM allows one per process). It stays open
+// until the process ends.
+var openModule = sync.OnceValues(func() (*softhsm.Module, error) {
+	dir, err := os.MkdirTemp("", "kmsharness-node-test-")
+	if err != nil {
+		return nil, err
+	}
+	conf, err := softhsm.WriteConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	return softhsm.OpenModule(testenv.SoftHSMLibrary(), conf)
 })
 
 // Passwords of the users every test cluster starts with.

@@ -37,7 +37,7 @@ func (n *Node) Listen(addr string) (net.Listener, error) {
 	if _, err := n.certificate(nil); err != nil {
 		return nil, err
 	}
-	cfg := &tls.Config{GetCertificate: n.certificate, MinVersion: tls.VersionTLS12}
+	cfg := &tls.Config{GetCertificate: n.certificate, MinVersion: tls.VersionTLS12, DynamicRecordSizingDisabled: true}
 	l, err := tls.Listen("tcp", addr, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("node: listen on %s: %w", addr, err)
@@ -139,36 +139,19 @@ func (n *Node) stopServing() {
 // serveConn runs one connection: one HSM session. Requests that change or
 // read the session's login run in arrival order on the reading goroutine;
 // cryptographic requests run concurrently, as the user the session had when
-// they arrived. A single writer goroutine sends responses, flushing when it
-// has nothing more queued.
+// they arrived. Each handler writes its own response (see FrameWriter).
 func (n *Node) serveConn(c net.Conn) {
 	defer n.untrack(c)
 	sess := &session{}
 	defer n.endSession(sess)
 	defer func() { _ = c.Close() }()
 
-	out := make(chan *hsmwire.Response, maxInFlightPerConn)
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		bw := bufio.NewWriterSize(c, 64<<10)
-		var buf []byte
-		broken := false
-		for resp := range out {
-			if broken {
-				continue
-			}
-			buf = hsmwire.AppendResponse(buf[:0], resp)
-			err := hsmwire.WriteFrame(bw, buf)
-			if err == nil && len(out) == 0 {
-				err = bw.Flush()
-			}
-			if err != nil {
-				broken = true
-				_ = c.Close()
-			}
+	fw := hsmwire.NewFrameWriter(c)
+	respond := func(resp *hsmwire.Response) {
+		if err := fw.Write(hsmwire.AppendResponse(nil, resp)); err != nil {
+			_ = c.Close()
 		}
-	}()
+	}
 
 	var inflight sync.WaitGroup
 	sem := make(chan struct{}, maxInFlightPerConn)
@@ -180,25 +163,23 @@ func (n *Node) serveConn(c net.Conn) {
 		}
 		req, err := hsmwire.DecodeRequest(body)
 		if err != nil {
-			out <- &hsmwire.Response{ID: req.ID, Status: hsmwire.StatusBadRequest, Message: err.Error()}
+			respond(&hsmwire.Response{ID: req.ID, Status: hsmwire.StatusBadRequest, Message: err.Error()})
 			continue
 		}
 		caller := sess.current()
 		if !runsConcurrently(req.Op) {
-			out <- n.handle(sess, caller, req)
+			respond(n.handle(sess, caller, req))
 			continue
 		}
 		sem <- struct{}{}
 		inflight.Add(1)
 		go func() {
 			defer inflight.Done()
-			out <- n.handle(sess, caller, req)
+			respond(n.handle(sess, caller, req))
 			<-sem
 		}()
 	}
 	inflight.Wait()
-	close(out)
-	<-writerDone
 }
 
 // runsConcurrently says which operations may overlap on one connection:

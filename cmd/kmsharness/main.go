@@ -1,0 +1,35 @@
+// Command kmsharness runs the KMS custom key store test harness.
+//
+//	kmsharness up --print-env    start the harness with a ready 2-HSM cluster
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	root := &cobra.Command{
+		Use:           "kmsharness",
+		Short:         "Test fixture and fault-injection harness for the AWS KMS custom key store API",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newUpCommand())
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "kmsharness:", err)
+		os.Exit(exitCode(err))
+	}
+}
+
+// usageError marks an error in the command line (exit status 2).
+type usageError struct{ error }
+
+func exitCode(err error) int {
+	if _, ok := err.(usageError); ok {
+		return 2
+	}
+	return 1
+}

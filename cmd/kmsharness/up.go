@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kmsharness/kmsharness/harness"
+)
+
+type upFlags struct {
+	printEnv         bool
+	hsms             int
+	backend          string
+	region           string
+	lockoutThreshold int
+	logLevel         string
+}
+
+func newUpCommand() *cobra.Command {
+	var f upFlags
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Start the emulated CloudHSM control plane and a ready cluster; run until interrupted",
+		Long: `up starts the CloudHSMv2 control plane and a cluster that is ACTIVE, initialised,
+activated, with kmsuser created and --hsms HSMs spread over the availability
+zones. With --print-env it prints "export NAME=value" lines once ready. It runs
+until SIGINT or SIGTERM, then stops every HSM node and removes its files.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.hsms < 1 {
+				return usageError{fmt.Errorf("--hsms must be at least 1")}
+			}
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+				return usageError{fmt.Errorf("--log-level: %w", err)}
+			}
+			return runUp(cmd.Context(), f, level, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().BoolVar(&f.printEnv, "print-env", false, `print "export NAME=value" lines once ready`)
+	cmd.Flags().IntVar(&f.hsms, "hsms", 2, "HSMs in the cluster")
+	cmd.Flags().StringVar(&f.backend, "backend", string(harness.BackendProcess), "where HSM nodes run: process")
+	cmd.Flags().StringVar(&f.region, "region", "us-east-1", "AWS region to emulate")
+	cmd.Flags().IntVar(&f.lockoutThreshold, "lockout-threshold", 5, "consecutive failed logins that lock an HSM user")
+	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
+	return cmd
+}
+
+func runUp(parent context.Context, f upFlags, level slog.Level, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	started := time.Now()
+	h, err := harness.Start(ctx, harness.WithBackend(harness.Backend(f.backend)), harness.WithRegion(f.region),
+		harness.WithLockoutThreshold(f.lockoutThreshold), harness.WithLogger(log))
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if cerr := h.Close(closeCtx); cerr != nil {
+			log.Error("shutdown", "err", cerr)
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	cluster, err := h.NewCluster(ctx, harness.WithHSMs(f.hsms))
+	if err != nil {
+		return err
+	}
+	log.Info("ready", "cluster", cluster.ID, "cloudhsm", h.CloudHSMEndpoint(), "took", time.Since(started).Round(time.Millisecond))
+	if f.printEnv {
+		for _, kv := range [][2]string{
+			{"CLOUDHSM_ENDPOINT", h.CloudHSMEndpoint()},
+			{"CLUSTER_ID", cluster.ID},
+			{"TRUST_ANCHOR_FILE", cluster.TrustAnchorFile},
+			{"KMSUSER_PASSWORD", cluster.KMSUserPassword},
+			{"AWS_REGION", h.Region()},
+			// The aws CLI v1 reads only AWS_DEFAULT_REGION.
+			{"AWS_DEFAULT_REGION", h.Region()},
+			{"AWS_ACCESS_KEY_ID", harness.AccessKeyID},
+			{"AWS_SECRET_ACCESS_KEY", harness.SecretAccessKey},
+		} {
+			fmt.Fprintf(stdout, "export %s=%s\n", kv[0], shellQuote(kv[1]))
+		}
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	return nil
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' || r == '/' || r == ':') {
+			return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+		}
+	}
+	return s
+}

@@ -1,0 +1,47 @@
+package hsmwire
+
+import (
+	"bufio"
+	"io"
+	"sync"
+	"sync/atomic"
+)
+
+// FrameWriter writes frames from many goroutines to one connection. Each
+// caller writes its own frame; the last of a burst of concurrent callers
+// flushes, so under load one system call (and one TLS record) carries many
+// frames, and an idle connection pays no hand-off to another goroutine.
+type FrameWriter struct {
+	waiting atomic.Int32
+	mu      sync.Mutex
+	bw      *bufio.Writer
+	err     error
+}
+
+// NewFrameWriter returns a FrameWriter over w.
+func NewFrameWriter(w io.Writer) *FrameWriter {
+	return &FrameWriter{bw: bufio.NewWriterSize(w, 64<<10)}
+}
+
+// Write sends one frame body. After the first failure every call fails.
+func (fw *FrameWriter) Write(body []byte) error {
+	fw.waiting.Add(1)
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	others := fw.waiting.Add(-1)
+	if fw.err != nil {
+		return fw.err
+	}
+	if err := WriteFrame(fw.bw, body); err != nil {
+		fw.err = err
+		return err
+	}
+	// A caller still waiting for the lock will flush after its own frame.
+	if others == 0 {
+		if err := fw.bw.Flush(); err != nil {
+			fw.err = err
+			return err
+		}
+	}
+	return nil
+}
