@@ -1,0 +1,41 @@
+# kmsharness — build, run and test.
+#   make run    start the harness (process backend) and print its environment
+#   make test   run every suite, in parallel and randomized, with a JUnit report
+GO      ?= go
+BIN     := $(CURDIR)/bin
+REPORTS := $(CURDIR)/reports
+GINKGO  := $(GO) tool ginkgo
+
+.PHONY: all build run test lint bench deps test-deps clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+test-deps:
+	@scripts/install-deps.sh --test
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+run: deps build
+	$(BIN)/kmsharness up --print-env
+
+test: test-deps build
+	@mkdir -p $(REPORTS)
+	KMSHARNESS_HSMNODE=$(BIN)/hsmnode $(GINKGO) -r -p --randomize-all --race --keep-going \
+		--timeout=30m --junit-report=junit.xml --output-dir=$(REPORTS); \
+	status=$$?; $(GO) run ./internal/cmd/junitsummary $(REPORTS)/junit.xml; exit $$status
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+bench: deps
+	$(GO) test ./softhsm/node -run '^$$' -bench . -benchtime 3s -count 3
+
+clean:
+	rm -rf $(BIN) $(REPORTS)
