@@ -23,19 +23,10 @@ func (s *Service) recordBackup(c *cluster, sourceHSM string, image []byte) *back
 // TakeBackup backs up an ACTIVE HSM of the cluster now and returns the
 // backup's ID (CloudHSM also does this daily and whenever an HSM is added).
 func (s *Service) TakeBackup(ctx context.Context, clusterID string) (string, error) {
-	s.mu.Lock()
-	c, err := s.lookup(clusterID)
+	c, access, err := s.activeAccess(clusterID)
 	if err != nil {
-		s.mu.Unlock()
 		return "", err
 	}
-	active := c.activeHSMs()
-	if len(active) == 0 {
-		s.mu.Unlock()
-		return "", invalidRequest("Cluster %s has no active HSM to back up", c.ID)
-	}
-	access := s.access(c, active[0])
-	s.mu.Unlock()
 	image, err := s.appliance.Backup(ctx, access)
 	if err != nil {
 		return "", err

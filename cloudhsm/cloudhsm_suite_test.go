@@ -1,7 +1,6 @@
 package cloudhsm_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -23,14 +22,4 @@ func TestCloudHSM(t *testing.T) {
 	RunSpecs(t, "cloudhsm")
 }
 
-var _ = SynchronizedBeforeSuite(func() []byte {
-	bin, err := testenv.BuildHSMNodeOnce()
-	Expect(err).NotTo(HaveOccurred())
-	return bin
-}, func(bin []byte) {
-	Expect(testenv.UseHSMNode(bin)).To(Succeed())
-	var err error
-	h, err = harness.Start(context.Background(), harness.WithLogger(testenv.Logger(GinkgoWriter)))
-	DeferCleanup(func() { Expect(h.Close(context.Background())).To(Succeed()) })
-	Expect(err).NotTo(HaveOccurred())
-})
+var _ = testenv.HarnessPerProcess(&h)

@@ -85,18 +85,18 @@ func (s *Service) AddSubnet(vpcID, az string, prefixLen int) (SubnetInfo, error)
 func (s *Service) RefreshActivation(ctx context.Context, clusterID string) (string, error) {
 	s.mu.Lock()
 	c, err := s.lookup(clusterID)
+	state := ""
+	if err == nil {
+		state = c.State
+	}
+	s.mu.Unlock()
+	if err != nil || state != ClusterInitialized {
+		return state, err
+	}
+	c, access, err := s.activeAccess(clusterID)
 	if err != nil {
-		s.mu.Unlock()
 		return "", err
 	}
-	active := c.activeHSMs()
-	if c.State != ClusterInitialized || len(active) == 0 {
-		state := c.State
-		s.mu.Unlock()
-		return state, nil
-	}
-	access := s.access(c, active[0])
-	s.mu.Unlock()
 	activated, err := s.appliance.Activated(ctx, access)
 	if err != nil {
 		return "", err

@@ -250,3 +250,8 @@ func sortedClusters(m map[string]*cluster) []*cluster {
 	})
 	return out
 }
+
+func (in initializeClusterInput) clusterID() string { return in.ClusterID }
+func (in deleteClusterInput) clusterID() string     { return in.ClusterID }
+func (in createHSMInput) clusterID() string         { return in.ClusterID }
+func (in deleteHSMInput) clusterID() string         { return in.ClusterID }

@@ -151,61 +151,53 @@ type initializeClusterInput struct {
 }
 
 func (s *Service) initializeCluster(_ context.Context, body []byte) (any, error) {
-	var in initializeClusterInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, err := s.lookup(in.ClusterID)
-	if err != nil {
-		return nil, err
-	}
-	if c.State != ClusterUninitialized || c.SourceBackupID != "" {
-		return nil, invalidRequest("Cluster %s is in state %s; only an uninitialized cluster can be initialized", c.ID, c.State)
-	}
-	if len(c.activeHSMs()) == 0 {
-		return nil, invalidRequest("Cluster %s has no active HSM yet, so it has no CSR to sign", c.ID)
-	}
-	anchor, err := pki.ParseCertificate([]byte(in.TrustAnchor))
-	if err != nil {
-		return nil, invalidRequest("TrustAnchor is not a PEM certificate: %v", err)
-	}
-	if err := anchor.CheckSignatureFrom(anchor); err != nil {
-		return nil, invalidRequest("TrustAnchor must be a self-signed certificate: %v", err)
-	}
-	if anchor.Version == 3 && !anchor.BasicConstraintsValid {
-		return nil, invalidRequest("TrustAnchor uses X509v3 extensions but has no Basic Constraints")
-	}
-	signed, err := pki.ParseCertificate([]byte(in.SignedCert))
-	if err != nil {
-		return nil, invalidRequest("SignedCert is not a PEM certificate: %v", err)
-	}
-	if err := signed.CheckSignatureFrom(anchor); err != nil {
-		return nil, invalidRequest("SignedCert is not signed by the TrustAnchor: %v", err)
-	}
-	if !publicKeyEqual(signed, c.lineage.key.Public()) {
-		return nil, invalidRequest("SignedCert does not certify the cluster's CSR (its public key differs)")
-	}
-	c.lineage.clusterCertPEM = []byte(strings.TrimSpace(in.SignedCert) + "\n")
-	c.lineage.trustAnchorPEM = []byte(strings.TrimSpace(in.TrustAnchor) + "\n")
-	c.State = ClusterInitializeInProgress
-	c.StateMessage = "Cluster is initializing. State will change to INITIALIZED upon completion."
-	hsms := slices.Clone(c.HSMs)
-	s.async(func(ctx context.Context) {
-		// Complete the running nodes' certificate chains, then settle.
-		for _, h := range hsms {
-			if err := s.updateChain(ctx, c, h); err != nil {
-				s.log.Error("completing node certificate chain failed", "hsm", h.ID, "err", err)
-			}
+	return onCluster(s, body, func(in initializeClusterInput, c *cluster) (any, error) {
+		if c.State != ClusterUninitialized || c.SourceBackupID != "" {
+			return nil, invalidRequest("Cluster %s is in state %s; only an uninitialized cluster can be initialized", c.ID, c.State)
 		}
-		s.after(s.opts.delays.InitializeCluster, func() {
-			if c.State == ClusterInitializeInProgress {
-				c.State, c.StateMessage = ClusterInitialized, ""
+		if len(c.activeHSMs()) == 0 {
+			return nil, invalidRequest("Cluster %s has no active HSM yet, so it has no CSR to sign", c.ID)
+		}
+		anchor, err := pki.ParseCertificate([]byte(in.TrustAnchor))
+		if err != nil {
+			return nil, invalidRequest("TrustAnchor is not a PEM certificate: %v", err)
+		}
+		if err := anchor.CheckSignatureFrom(anchor); err != nil {
+			return nil, invalidRequest("TrustAnchor must be a self-signed certificate: %v", err)
+		}
+		if anchor.Version == 3 && !anchor.BasicConstraintsValid {
+			return nil, invalidRequest("TrustAnchor uses X509v3 extensions but has no Basic Constraints")
+		}
+		signed, err := pki.ParseCertificate([]byte(in.SignedCert))
+		if err != nil {
+			return nil, invalidRequest("SignedCert is not a PEM certificate: %v", err)
+		}
+		if err := signed.CheckSignatureFrom(anchor); err != nil {
+			return nil, invalidRequest("SignedCert is not signed by the TrustAnchor: %v", err)
+		}
+		if !publicKeyEqual(signed, c.lineage.key.Public()) {
+			return nil, invalidRequest("SignedCert does not certify the cluster's CSR (its public key differs)")
+		}
+		c.lineage.clusterCertPEM = []byte(strings.TrimSpace(in.SignedCert) + "\n")
+		c.lineage.trustAnchorPEM = []byte(strings.TrimSpace(in.TrustAnchor) + "\n")
+		c.State = ClusterInitializeInProgress
+		c.StateMessage = "Cluster is initializing. State will change to INITIALIZED upon completion."
+		hsms := slices.Clone(c.HSMs)
+		s.async(func(ctx context.Context) {
+			// Complete the running nodes' certificate chains, then settle.
+			for _, h := range hsms {
+				if err := s.updateChain(ctx, c, h); err != nil {
+					s.log.Error("completing node certificate chain failed", "hsm", h.ID, "err", err)
+				}
 			}
+			s.after(s.opts.delays.InitializeCluster, func() {
+				if c.State == ClusterInitializeInProgress {
+					c.State, c.StateMessage = ClusterInitialized, ""
+				}
+			})
 		})
+		return map[string]any{"State": c.State, "StateMessage": c.StateMessage}, nil
 	})
-	return map[string]any{"State": c.State, "StateMessage": c.StateMessage}, nil
 }
 
 func publicKeyEqual(cert *x509.Certificate, pub any) bool {
@@ -219,23 +211,15 @@ type deleteClusterInput struct {
 }
 
 func (s *Service) deleteCluster(_ context.Context, body []byte) (any, error) {
-	var in deleteClusterInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, err := s.lookup(in.ClusterID)
-	if err != nil {
-		return nil, err
-	}
-	if c.State == ClusterDeleted || c.State == ClusterDeleteInProgress {
-		return nil, invalidRequest("Cluster %s is already %s", c.ID, c.State)
-	}
-	if len(c.HSMs) > 0 {
-		return nil, invalidRequest("Cluster %s still has %d HSM(s); delete them first", c.ID, len(c.HSMs))
-	}
-	c.State, c.StateMessage = ClusterDeleteInProgress, ""
-	s.after(s.opts.delays.DeleteCluster, func() { c.State = ClusterDeleted })
-	return map[string]any{"Cluster": s.clusterOutput(c)}, nil
+	return onCluster(s, body, func(in deleteClusterInput, c *cluster) (any, error) {
+		if c.State == ClusterDeleted || c.State == ClusterDeleteInProgress {
+			return nil, invalidRequest("Cluster %s is already %s", c.ID, c.State)
+		}
+		if len(c.HSMs) > 0 {
+			return nil, invalidRequest("Cluster %s still has %d HSM(s); delete them first", c.ID, len(c.HSMs))
+		}
+		c.State, c.StateMessage = ClusterDeleteInProgress, ""
+		s.after(s.opts.delays.DeleteCluster, func() { c.State = ClusterDeleted })
+		return map[string]any{"Cluster": s.clusterOutput(c)}, nil
+	})
 }

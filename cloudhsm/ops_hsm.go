@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/kmsharness/kmsharness/cloudhsm/pki"
-	"github.com/kmsharness/kmsharness/internal/awsjson"
 )
 
 type createHSMInput struct {
@@ -17,50 +16,42 @@ type createHSMInput struct {
 }
 
 func (s *Service) createHSM(_ context.Context, body []byte) (any, error) {
-	var in createHSMInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, err := s.lookup(in.ClusterID)
-	if err != nil {
-		return nil, err
-	}
-	switch c.State {
-	case ClusterUninitialized:
-		if c.SourceBackupID == "" && len(c.HSMs) > 0 {
-			return nil, invalidRequest("Cluster %s must be initialized before more HSMs are added", c.ID)
+	return onCluster(s, body, func(in createHSMInput, c *cluster) (any, error) {
+		switch c.State {
+		case ClusterUninitialized:
+			if c.SourceBackupID == "" && len(c.HSMs) > 0 {
+				return nil, invalidRequest("Cluster %s must be initialized before more HSMs are added", c.ID)
+			}
+		case ClusterInitialized, ClusterActive, ClusterDegraded:
+		default:
+			return nil, invalidRequest("Cannot create an HSM in cluster %s while it is %s", c.ID, c.State)
 		}
-	case ClusterInitialized, ClusterActive, ClusterDegraded:
-	default:
-		return nil, invalidRequest("Cannot create an HSM in cluster %s while it is %s", c.ID, c.State)
-	}
-	if len(c.HSMs) >= s.opts.maxHSMs {
-		return nil, invalidRequest("Cluster %s already has %d HSMs, the most allowed", c.ID, s.opts.maxHSMs)
-	}
-	subnetID, ok := c.SubnetMapping[in.AvailabilityZone]
-	if !ok {
-		return nil, invalidRequest("Cluster %s has no subnet in Availability Zone %s", c.ID, in.AvailabilityZone)
-	}
-	sub := s.net.subnets[subnetID]
-	if sub == nil || sub.Deleted {
-		return nil, invalidRequest("Subnet %s of cluster %s no longer exists", subnetID, c.ID)
-	}
-	h := &hsm{ID: newID("hsm-", 11), AZ: in.AvailabilityZone, SubnetID: subnetID, ENIID: newHexID("eni-"), State: HSMCreateInProgress}
-	ip, err := sub.allocate(in.IPAddress, h.ID)
-	if err != nil {
-		return nil, invalidRequest("%v", err)
-	}
-	h.IP = ip
-	spec, source, err := s.hsmSpec(c, h)
-	if err != nil {
-		sub.release(ip)
-		return nil, err
-	}
-	c.HSMs = append(c.HSMs, h)
-	s.async(func(ctx context.Context) { s.provision(ctx, c, h, spec, source) })
-	return map[string]any{"Hsm": s.hsmOutput(c, h)}, nil
+		if len(c.HSMs) >= s.opts.maxHSMs {
+			return nil, invalidRequest("Cluster %s already has %d HSMs, the most allowed", c.ID, s.opts.maxHSMs)
+		}
+		subnetID, ok := c.SubnetMapping[in.AvailabilityZone]
+		if !ok {
+			return nil, invalidRequest("Cluster %s has no subnet in Availability Zone %s", c.ID, in.AvailabilityZone)
+		}
+		sub := s.net.subnets[subnetID]
+		if sub == nil || sub.Deleted {
+			return nil, invalidRequest("Subnet %s of cluster %s no longer exists", subnetID, c.ID)
+		}
+		h := &hsm{ID: newID("hsm-", 11), AZ: in.AvailabilityZone, SubnetID: subnetID, ENIID: newHexID("eni-"), State: HSMCreateInProgress}
+		ip, err := sub.allocate(in.IPAddress, h.ID)
+		if err != nil {
+			return nil, invalidRequest("%v", err)
+		}
+		h.IP = ip
+		spec, source, err := s.hsmSpec(c, h)
+		if err != nil {
+			sub.release(ip)
+			return nil, err
+		}
+		c.HSMs = append(c.HSMs, h)
+		s.async(func(ctx context.Context) { s.provision(ctx, c, h, spec, source) })
+		return map[string]any{"Hsm": s.hsmOutput(c, h)}, nil
+	})
 }
 
 // imageSource says where a new HSM gets its users and keys from: an ACTIVE
@@ -155,52 +146,44 @@ type deleteHSMInput struct {
 }
 
 func (s *Service) deleteHSM(_ context.Context, body []byte) (any, error) {
-	var in deleteHSMInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
-	if in.HsmID == "" && in.EniID == "" && in.EniIP == "" {
-		return nil, invalidRequest("One of HsmId, EniId or EniIp is required")
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, err := s.lookup(in.ClusterID)
-	if err != nil {
-		return nil, err
-	}
-	h := c.findHSM(in.HsmID, in.EniID, in.EniIP)
-	if h == nil {
-		return nil, notFound("HSM not found in cluster %s", c.ID)
-	}
-	if h.State == HSMDeleteInProgress {
-		return nil, invalidRequest("HSM %s is already being deleted", h.ID)
-	}
-	wasActive := h.State == HSMActive
-	h.State, h.StateMessage = HSMDeleteInProgress, ""
-	lastActive := wasActive && len(c.activeHSMs()) == 0
-	access := s.access(c, h)
-	s.async(func(ctx context.Context) {
-		// CloudHSM backs up the cluster before its last HSM goes, so that
-		// the cluster's users and keys survive in a backup.
-		if lastActive {
-			if image, err := s.appliance.Backup(ctx, access); err == nil {
-				s.mu.Lock()
-				s.recordBackup(c, h.ID, image)
-				s.mu.Unlock()
-			} else {
-				s.log.Warn("backup before deleting the last HSM failed", "hsm", h.ID, "err", err)
+	return onCluster(s, body, func(in deleteHSMInput, c *cluster) (any, error) {
+		if in.HsmID == "" && in.EniID == "" && in.EniIP == "" {
+			return nil, invalidRequest("One of HsmId, EniId or EniIp is required")
+		}
+		h := c.findHSM(in.HsmID, in.EniID, in.EniIP)
+		if h == nil {
+			return nil, notFound("HSM not found in cluster %s", c.ID)
+		}
+		if h.State == HSMDeleteInProgress {
+			return nil, invalidRequest("HSM %s is already being deleted", h.ID)
+		}
+		wasActive := h.State == HSMActive
+		h.State, h.StateMessage = HSMDeleteInProgress, ""
+		lastActive := wasActive && len(c.activeHSMs()) == 0
+		access := s.access(c, h)
+		s.async(func(ctx context.Context) {
+			// CloudHSM backs up the cluster before its last HSM goes, so that
+			// the cluster's users and keys survive in a backup.
+			if lastActive {
+				if image, err := s.appliance.Backup(ctx, access); err == nil {
+					s.mu.Lock()
+					s.recordBackup(c, h.ID, image)
+					s.mu.Unlock()
+				} else {
+					s.log.Warn("backup before deleting the last HSM failed", "hsm", h.ID, "err", err)
+				}
 			}
-		}
-		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if err := s.backend.StopHSM(stopCtx, h.ID); err != nil {
-			s.log.Error("stopping HSM failed", "hsm", h.ID, "err", err)
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.removeHSM(c, h)
+			stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if err := s.backend.StopHSM(stopCtx, h.ID); err != nil {
+				s.log.Error("stopping HSM failed", "hsm", h.ID, "err", err)
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.removeHSM(c, h)
+		})
+		return map[string]any{"HsmId": h.ID}, nil
 	})
-	return map[string]any{"HsmId": h.ID}, nil
 }
 
 // removeHSM drops h from c and frees its address; s.mu is held.

@@ -212,10 +212,44 @@ func (s *Service) access(c *cluster, h *hsm) HSMAccess {
 		ApplianceUser: ApplianceUser, AppliancePassword: c.lineage.auPassword}
 }
 
+// activeAccess returns the cluster and how to reach its first ACTIVE HSM.
+func (s *Service) activeAccess(clusterID string) (*cluster, HSMAccess, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := s.lookup(clusterID)
+	if err != nil {
+		return nil, HSMAccess{}, err
+	}
+	active := c.activeHSMs()
+	if len(active) == 0 {
+		return nil, HSMAccess{}, invalidRequest("Cluster %s has no active HSM", c.ID)
+	}
+	return c, s.access(c, active[0]), nil
+}
+
 func (s *Service) lookup(id string) (*cluster, error) {
 	c, ok := s.clusters[id]
 	if !ok {
 		return nil, notFound("Cluster %s not found", id)
 	}
 	return c, nil
+}
+
+// clusterInput is the input of an operation on one cluster.
+type clusterInput interface{ clusterID() string }
+
+// onCluster decodes body into an In, locks the service and runs fn with the
+// cluster the input names (CloudHsmResourceNotFoundException if none).
+func onCluster[In clusterInput](s *Service, body []byte, fn func(in In, c *cluster) (any, error)) (any, error) {
+	var in In
+	if err := awsjson.Decode(body, &in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := s.lookup(in.clusterID())
+	if err != nil {
+		return nil, err
+	}
+	return fn(in, c)
 }

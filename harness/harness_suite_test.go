@@ -30,17 +30,7 @@ func TestHarness(t *testing.T) {
 	RunSpecs(t, "harness")
 }
 
-var _ = SynchronizedBeforeSuite(func() []byte {
-	bin, err := testenv.BuildHSMNodeOnce()
-	Expect(err).NotTo(HaveOccurred())
-	return bin
-}, func(bin []byte) {
-	Expect(testenv.UseHSMNode(bin)).To(Succeed())
-	var err error
-	h, err = harness.Start(context.Background(), harness.WithLogger(testenv.Logger(GinkgoWriter)))
-	DeferCleanup(func() { Expect(h.Close(context.Background())).To(Succeed()) })
-	Expect(err).NotTo(HaveOccurred())
-})
+var _ = testenv.HarnessPerProcess(&h)
 
 // newCluster makes a ready cluster for one spec.
 func newCluster(opts ...harness.ClusterOption) *harness.Cluster {

@@ -110,8 +110,14 @@ func (t *Token) withSession(fn func(s pkcs11.SessionHandle) error) error {
 // looking it up once and caching it. If the cached handle went stale (after
 // a re-login SoftHSM renumbers private objects) it is looked up again once.
 func (t *Token) withKey(s pkcs11.SessionHandle, id string, fn func(h pkcs11.ObjectHandle) error) error {
+	return t.retryStale(s, id, t.keyHandle, fn)
+}
+
+// retryStale runs fn with the handle lookup gives for id; if the handle
+// turns out stale, it forgets the cached handles and tries once more.
+func (t *Token) retryStale(s pkcs11.SessionHandle, id string, lookup func(pkcs11.SessionHandle, string) (pkcs11.ObjectHandle, error), fn func(h pkcs11.ObjectHandle) error) error {
 	for attempt := 0; ; attempt++ {
-		h, err := t.keyHandle(s, id)
+		h, err := lookup(s, id)
 		if err != nil {
 			return err
 		}
@@ -161,18 +167,7 @@ func (t *Token) forget(id string) {
 // memory, which doubles AES-GCM throughput. The copy is as sensitive and
 // non-extractable as the original and disappears with the keeper session.
 func (t *Token) withCryptoKey(s pkcs11.SessionHandle, id string, fn func(h pkcs11.ObjectHandle) error) error {
-	for attempt := 0; ; attempt++ {
-		h, err := t.copyHandle(s, id)
-		if err != nil {
-			return err
-		}
-		err = fn(h)
-		if attempt == 0 && handleStale(err) {
-			t.forget(id)
-			continue
-		}
-		return err
-	}
+	return t.retryStale(s, id, t.copyHandle, fn)
 }
 
 func (t *Token) copyHandle(s pkcs11.SessionHandle, id string) (pkcs11.ObjectHandle, error) {

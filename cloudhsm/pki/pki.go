@@ -92,25 +92,11 @@ func NewSelfSignedCA(commonName string) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"kmsharness customer"}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(validity),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	certPEM, cert, err := IssueSelfSigned(key, pkix.Name{CommonName: commonName, Organization: []string{"kmsharness customer"}})
 	if err != nil {
 		return nil, err
 	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	return &CA{Cert: cert, Key: key, PEM: CertificatePEM(der)}, nil
+	return &CA{Cert: cert, Key: key, PEM: certPEM}, nil
 }
 
 // SignCSR signs a PEM CSR as an intermediate CA certificate (the cluster
@@ -137,13 +123,14 @@ func (ca *CA) SignCSR(csrPEM []byte) ([]byte, error) {
 	return CertificatePEM(der), nil
 }
 
-// IssueSelfSigned makes a self-signed certificate for key (the emulated
-// hardware roots: AWS's and the manufacturer's).
+// IssueSelfSigned makes a self-signed CA certificate for key (a customer
+// CA, the emulated hardware roots, the cluster key's own authority).
 func IssueSelfSigned(key crypto.Signer, subject pkix.Name) ([]byte, *x509.Certificate, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(), Subject: subject,
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(validity),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+		IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
