@@ -1,0 +1,303 @@
+package kms
+
+import (
+	"context"
+	"crypto/rand"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/kmsharness/kmsharness/internal/awsjson"
+)
+
+type createKeyInput struct {
+	Description           string
+	KeyUsage              string
+	KeySpec               string
+	CustomerMasterKeySpec string
+	Origin                string
+	CustomKeyStoreID      string `json:"CustomKeyStoreId"`
+	MultiRegion           bool
+	XksKeyID              string `json:"XksKeyId"`
+}
+
+func (s *Service) createKey(ctx context.Context, body []byte) (any, error) {
+	var in createKeyInput
+	if err := awsjson.Decode(body, &in); err != nil {
+		return nil, err
+	}
+	if in.Origin == "" {
+		in.Origin = OriginAWSKMS
+	}
+	spec := in.KeySpec
+	if spec == "" {
+		spec = in.CustomerMasterKeySpec
+	}
+	if (spec != "" && spec != "SYMMETRIC_DEFAULT") || (in.KeyUsage != "" && in.KeyUsage != "ENCRYPT_DECRYPT") {
+		return nil, unsupported("This emulator creates only symmetric encryption keys (KeySpec SYMMETRIC_DEFAULT, KeyUsage ENCRYPT_DECRYPT).")
+	}
+	if in.MultiRegion {
+		return nil, unsupported("Multi-Region keys are not supported.")
+	}
+	switch {
+	case in.Origin == OriginAWSCloudHSM && in.CustomKeyStoreID == "":
+		return nil, unsupported("Origin AWS_CLOUDHSM requires a CustomKeyStoreId.")
+	case in.Origin == OriginAWSCloudHSM:
+		return s.createCloudHSMKey(ctx, in)
+	case in.CustomKeyStoreID != "":
+		return nil, unsupported("A key in a CloudHSM key store needs Origin AWS_CLOUDHSM, not %s.", in.Origin)
+	case in.Origin != OriginAWSKMS:
+		return nil, unsupported("Origin %s is not supported by this emulator.", in.Origin)
+	}
+	material := make([]byte, 32)
+	_, _ = rand.Read(material)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := s.newKey(in.Description, OriginAWSKMS)
+	k.SealedKey = s.sealer.seal(material, []byte(k.ARN))
+	s.keys[k.ID] = k
+	s.persistKey(k)
+	return map[string]any{"KeyMetadata": s.metadata(k)}, nil
+}
+
+// newKey makes the metadata of a new Enabled key; s.mu is held.
+func (s *Service) newKey(description, origin string) *key {
+	id := uuid.NewString()
+	return &key{Seq: s.nextSeq(), ID: id, ARN: s.keyARN(id), Description: description, Origin: origin, State: KeyEnabled, Created: time.Now()}
+}
+
+// createCloudHSMKey generates the key material in the store's cluster:
+// AES-256, non-extractable, owned by kmsuser, labelled with the key ARN.
+func (s *Service) createCloudHSMKey(ctx context.Context, in createKeyInput) (any, error) {
+	s.mu.Lock()
+	st, err := s.lookupStore(in.CustomKeyStoreID)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	if st.State != StateConnected {
+		s.mu.Unlock()
+		return nil, storeInvalidState("Custom key store %s is %s; it must be CONNECTED.", st.ID, st.State)
+	}
+	sess := s.sessions[st.ID]
+	clusterID := st.ClusterID
+	k := s.newKey(in.Description, OriginAWSCloudHSM)
+	s.mu.Unlock()
+
+	cluster, err := s.cloud.DescribeCluster(ctx, clusterID)
+	if err != nil {
+		return nil, invalidState("KMS cannot communicate with your CloudHSM cluster %s.", clusterID)
+	}
+	if err := checkClusterConfiguration(cluster); err != nil {
+		return nil, err
+	}
+	backing, err := sess.hsms.GenerateKey(ctx, k.ARN)
+	if err != nil {
+		s.log.Warn("creating a key in the cluster failed", "store", st.ID, "err", err)
+		return nil, hsmFailure(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k.StoreID, k.ClusterID, k.BackingKeyID = st.ID, clusterID, backing
+	s.keys[k.ID] = k
+	s.persistKey(k)
+	return map[string]any{"KeyMetadata": s.metadata(k)}, nil
+}
+
+type keyIDInput struct {
+	KeyID string `json:"KeyId"`
+}
+
+func (s *Service) describeKey(_ context.Context, body []byte) (any, error) {
+	var in keyIDInput
+	if err := awsjson.Decode(body, &in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, err := s.resolveKey(in.KeyID, anyKeyRef)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"KeyMetadata": s.metadata(k)}, nil
+}
+
+type listInput struct {
+	KeyID  string `json:"KeyId"`
+	Limit  int
+	Marker string
+}
+
+type keyListEntry struct {
+	KeyID  string `json:"KeyId"`
+	KeyArn string `json:"KeyArn"`
+}
+
+func (s *Service) listKeys(_ context.Context, body []byte) (any, error) {
+	var in listInput
+	if err := awsjson.Decode(body, &in); err != nil {
+		return nil, err
+	}
+	if in.Limit == 0 {
+		in.Limit = defaultListLimit
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	items, next, err := page(s.markers, "keys", s.keysBySeq(), func(k *key) uint64 { return k.Seq }, in.Marker, in.Limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]keyListEntry, 0, len(items))
+	for _, k := range items {
+		out = append(out, keyListEntry{KeyID: k.ID, KeyArn: k.ARN})
+	}
+	return listOutput("Keys", out, next), nil
+}
+
+// keysBySeq returns the keys in creation order; s.mu is held.
+func (s *Service) keysBySeq() []*key {
+	return sortedBySeq(s.keys, func(k *key) uint64 { return k.Seq })
+}
+
+// setState changes a key's state for EnableKey and DisableKey. A key of a
+// disconnected store stays Unavailable; the change shows on reconnect.
+func (s *Service) setState(body []byte, state string) (any, error) {
+	var in keyIDInput
+	if err := awsjson.Decode(body, &in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, err := s.resolveKey(in.KeyID, keyIDOrARN)
+	if err != nil {
+		return nil, err
+	}
+	if k.State == KeyPendingDeletion {
+		return nil, invalidState("%s is pending deletion.", k.ARN)
+	}
+	k.State = state
+	s.persistKey(k)
+	return struct{}{}, nil
+}
+
+func (s *Service) enableKey(_ context.Context, body []byte) (any, error) {
+	return s.setState(body, KeyEnabled)
+}
+
+func (s *Service) disableKey(_ context.Context, body []byte) (any, error) {
+	return s.setState(body, KeyDisabled)
+}
+
+type scheduleKeyDeletionInput struct {
+	KeyID               string `json:"KeyId"`
+	PendingWindowInDays int
+}
+
+func (s *Service) scheduleKeyDeletion(_ context.Context, body []byte) (any, error) {
+	var in scheduleKeyDeletionInput
+	if err := awsjson.Decode(body, &in); err != nil {
+		return nil, err
+	}
+	if in.PendingWindowInDays == 0 {
+		in.PendingWindowInDays = 30
+	}
+	if in.PendingWindowInDays < 7 || in.PendingWindowInDays > 30 {
+		return nil, validation("1 validation error detected: Value '%d' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value between 7 and 30", in.PendingWindowInDays)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, err := s.resolveKey(in.KeyID, keyIDOrARN)
+	if err != nil {
+		return nil, err
+	}
+	if k.State == KeyPendingDeletion {
+		return nil, invalidState("%s is pending deletion.", k.ARN)
+	}
+	k.State, k.PendingWindow = KeyPendingDeletion, in.PendingWindowInDays
+	k.DeletionDate = time.Now().Add(time.Duration(in.PendingWindowInDays) * s.opts.dayLength)
+	s.persistKey(k)
+	return map[string]any{"KeyId": k.ARN, "DeletionDate": awsjson.NewTime(k.DeletionDate), "KeyState": KeyPendingDeletion,
+		"PendingWindowInDays": in.PendingWindowInDays}, nil
+}
+
+func (s *Service) cancelKeyDeletion(_ context.Context, body []byte) (any, error) {
+	var in keyIDInput
+	if err := awsjson.Decode(body, &in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, err := s.resolveKey(in.KeyID, keyIDOrARN)
+	if err != nil {
+		return nil, err
+	}
+	if k.State != KeyPendingDeletion {
+		return nil, invalidState("%s is not pending deletion.", k.ARN)
+	}
+	// A key whose deletion is cancelled comes back Disabled.
+	k.State, k.PendingWindow, k.DeletionDate = KeyDisabled, 0, time.Time{}
+	s.persistKey(k)
+	return map[string]any{"KeyId": k.ARN}, nil
+}
+
+// deletionSweeper deletes keys whose waiting period is over: their metadata
+// and aliases, then, best effort, their material on every reachable HSM.
+func (s *Service) deletionSweeper(ctx context.Context) {
+	interval := min(max(s.opts.dayLength/10, 10*time.Millisecond), time.Minute)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.deleteDueKeys(ctx)
+	}
+}
+
+func (s *Service) deleteDueKeys(ctx context.Context) {
+	now := time.Now()
+	s.mu.Lock()
+	var due []*key
+	for _, k := range s.keys {
+		if k.State == KeyPendingDeletion && !k.DeletionDate.After(now) {
+			due = append(due, k)
+		}
+	}
+	type backing struct {
+		k    *key
+		sess *storeSession
+	}
+	var material []backing
+	for _, k := range due {
+		delete(s.keys, k.ID)
+		if err := s.db.delete(bucketKeys, k.ID); err != nil {
+			s.log.Error("deleting a key record failed", "key", k.ID, "err", err)
+		}
+		for name, a := range s.aliases {
+			if a.KeyID == k.ID {
+				delete(s.aliases, name)
+				_ = s.db.delete(bucketAliases, name)
+			}
+		}
+		if k.BackingKeyID != "" {
+			material = append(material, backing{k: k, sess: s.sessions[k.StoreID]})
+		}
+	}
+	s.mu.Unlock()
+	for _, m := range material {
+		if m.sess == nil || m.sess.hsms == nil {
+			s.log.Warn("key deleted; its material stays in the cluster because the store is not connected",
+				"key", m.k.ARN, "backingKey", m.k.BackingKeyID, "deletionStatus", "FAILURE")
+			continue
+		}
+		for hsm, err := range m.sess.hsms.DeleteKey(ctx, m.k.BackingKeyID) {
+			status := "SUCCESS"
+			if err != nil {
+				status = "FAILURE"
+			}
+			s.log.Info("key material deletion", "key", m.k.ARN, "backingKey", m.k.BackingKeyID, "hsm", hsm, "deletionStatus", status)
+		}
+	}
+}

@@ -1,0 +1,414 @@
+package kms
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/kmsharness/kmsharness/cloudhsm/pki"
+	"github.com/kmsharness/kmsharness/internal/awsjson"
+)
+
+type createCustomKeyStoreInput struct {
+	CustomKeyStoreName               string
+	CloudHsmClusterID                string `json:"CloudHsmClusterId"`
+	TrustAnchorCertificate           string
+	KeyStorePassword                 string
+	CustomKeyStoreType               string
+	XksProxyURIEndpoint              string         `json:"XksProxyUriEndpoint"`
+	XksProxyURIPath                  string         `json:"XksProxyUriPath"`
+	XksProxyVpcEndpointServiceName   string         `json:"XksProxyVpcEndpointServiceName"`
+	XksProxyVpcEndpointServiceOwner  string         `json:"XksProxyVpcEndpointServiceOwner"`
+	XksProxyAuthenticationCredential map[string]any `json:"XksProxyAuthenticationCredential"`
+	XksProxyConnectivity             string         `json:"XksProxyConnectivity"`
+}
+
+func (in createCustomKeyStoreInput) hasXks() bool {
+	return in.XksProxyURIEndpoint != "" || in.XksProxyURIPath != "" || in.XksProxyVpcEndpointServiceName != "" ||
+		in.XksProxyVpcEndpointServiceOwner != "" || in.XksProxyAuthenticationCredential != nil || in.XksProxyConnectivity != ""
+}
+
+func newStoreID() string {
+	b := make([]byte, 9)
+	_, _ = rand.Read(b)
+	return "cks-" + hex.EncodeToString(b)[:17]
+}
+
+// createCustomKeyStore follows the rules of spec §7.1 in order.
+func (s *Service) createCustomKeyStore(ctx context.Context, body []byte) (any, error) {
+	var in createCustomKeyStoreInput
+	if err := awsjson.Decode(body, &in); err != nil {
+		return nil, err
+	}
+	if in.CustomKeyStoreType == "EXTERNAL_KEY_STORE" {
+		return nil, unsupported("External key stores are not supported by this emulator; use AWS_CLOUDHSM.")
+	}
+	if in.hasXks() {
+		return nil, validation("Xks* parameters are not valid for a custom key store of type AWS_CLOUDHSM.")
+	}
+	var missing []string
+	for name, v := range map[string]string{"CloudHsmClusterId": in.CloudHsmClusterID, "TrustAnchorCertificate": in.TrustAnchorCertificate, "KeyStorePassword": in.KeyStorePassword} {
+		if v == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, validation("A custom key store of type AWS_CLOUDHSM requires %s.", strings.Join(sortedStrings(missing), ", "))
+	}
+
+	s.mu.Lock()
+	for _, st := range s.stores {
+		if st.Name == in.CustomKeyStoreName {
+			if st.State == StateDisconnected && st.ClusterID == in.CloudHsmClusterID &&
+				st.TrustAnchor == in.TrustAnchorCertificate && st.Password == in.KeyStorePassword {
+				s.mu.Unlock()
+				return map[string]any{"CustomKeyStoreId": st.ID}, nil // an idempotent retry
+			}
+			s.mu.Unlock()
+			return nil, kmsError("CustomKeyStoreNameInUseException", "A custom key store named %s already exists.", in.CustomKeyStoreName)
+		}
+	}
+	if len(s.stores) >= s.opts.storeQuota {
+		s.mu.Unlock()
+		return nil, kmsError("LimitExceededException", "This account already has %d custom key stores, the most allowed.", s.opts.storeQuota)
+	}
+	s.mu.Unlock()
+
+	cluster, err := s.checkCluster(ctx, in.CloudHsmClusterID)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.stores {
+		if st.ClusterID == cluster.ID {
+			return nil, kmsError("CloudHsmClusterInUseException", "Cluster %s is already associated with custom key store %s.", cluster.ID, st.ID)
+		}
+	}
+	if err := s.sameLineageInUse(cluster); err != nil {
+		return nil, err
+	}
+	if cluster.State != "ACTIVE" {
+		return nil, kmsError("CloudHsmClusterNotActiveException", "Cluster %s is %s, not ACTIVE.", cluster.ID, cluster.State)
+	}
+	if err := checkTrustAnchor(cluster, in.TrustAnchorCertificate); err != nil {
+		return nil, err
+	}
+	if err := checkClusterConfiguration(cluster); err != nil {
+		return nil, err
+	}
+	// Re-check name and quota: another create may have won meanwhile.
+	for _, st := range s.stores {
+		if st.Name == in.CustomKeyStoreName {
+			return nil, kmsError("CustomKeyStoreNameInUseException", "A custom key store named %s already exists.", in.CustomKeyStoreName)
+		}
+	}
+	if len(s.stores) >= s.opts.storeQuota {
+		return nil, kmsError("LimitExceededException", "This account already has %d custom key stores, the most allowed.", s.opts.storeQuota)
+	}
+	st := &keyStore{Seq: s.nextSeq(), ID: newStoreID(), Name: in.CustomKeyStoreName, ClusterID: cluster.ID,
+		ClusterCertificate: cluster.ClusterCertificate, TrustAnchor: in.TrustAnchorCertificate, Password: in.KeyStorePassword,
+		State: StateDisconnected, Created: time.Now()}
+	s.stores[st.ID] = st
+	s.persistStore(st)
+	s.log.Info("custom key store created", "store", st.ID, "cluster", cluster.ID)
+	return map[string]any{"CustomKeyStoreId": st.ID}, nil
+}
+
+// checkCluster describes the cluster, mapping "not found" to its exception.
+func (s *Service) checkCluster(ctx context.Context, clusterID string) (*Cluster, error) {
+	cluster, err := s.cloud.DescribeCluster(ctx, clusterID)
+	if errors.Is(err, ErrClusterNotFound) || (err == nil && (cluster.State == "DELETED" || cluster.State == "DELETE_IN_PROGRESS")) {
+		return nil, kmsError("CloudHsmClusterNotFoundException", "Cluster %s was not found.", clusterID)
+	}
+	if err != nil {
+		return nil, kmsError("KMSInternalException", "KMS could not describe cluster %s.", clusterID)
+	}
+	return cluster, nil
+}
+
+// sameLineageInUse refuses a cluster that shares its cluster certificate
+// (backup lineage) with the cluster of another store; s.mu is held.
+func (s *Service) sameLineageInUse(cluster *Cluster) error {
+	for _, st := range s.stores {
+		if st.ClusterCertificate != "" && st.ClusterCertificate == cluster.ClusterCertificate {
+			return kmsError("CloudHsmClusterInUseException", "Cluster %s shares its backup history with cluster %s of custom key store %s.", cluster.ID, st.ClusterID, st.ID)
+		}
+	}
+	return nil
+}
+
+// checkTrustAnchor accepts the certificate that signed the cluster's
+// certificate, which is what the customer's customerCA.crt is.
+func checkTrustAnchor(cluster *Cluster, anchorPEM string) error {
+	anchor, err := pki.ParseCertificate([]byte(anchorPEM))
+	if err != nil {
+		return kmsError("IncorrectTrustAnchorException", "The trust anchor certificate is not a PEM certificate.")
+	}
+	clusterCert, err := pki.ParseCertificate([]byte(cluster.ClusterCertificate))
+	if err != nil || clusterCert.CheckSignatureFrom(anchor) != nil {
+		return kmsError("IncorrectTrustAnchorException", "The trust anchor certificate is not the trust anchor of cluster %s.", cluster.ID)
+	}
+	return nil
+}
+
+// checkClusterConfiguration requires subnets in two zones and two ACTIVE
+// HSMs in different zones (what Create, Update and CreateKey need).
+func checkClusterConfiguration(cluster *Cluster) error {
+	if len(cluster.SubnetMapping) < 2 {
+		return kmsError("CloudHsmClusterInvalidConfigurationException", "Cluster %s must have private subnets in at least two Availability Zones.", cluster.ID)
+	}
+	if cluster.activeZones() < 2 {
+		return kmsError("CloudHsmClusterInvalidConfigurationException", "Cluster %s must have at least two active HSMs, each in a different Availability Zone.", cluster.ID)
+	}
+	return nil
+}
+
+type storeIDInput struct {
+	CustomKeyStoreID string `json:"CustomKeyStoreId"`
+}
+
+// lookupStore returns the store; s.mu is held.
+func (s *Service) lookupStore(id string) (*keyStore, error) {
+	st, ok := s.stores[id]
+	if !ok {
+		return nil, storeNotFound(id)
+	}
+	return st, nil
+}
+
+func (s *Service) connectCustomKeyStore(ctx context.Context, body []byte) (any, error) {
+	var in storeIDInput
+	if err := awsjson.Decode(body, &in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	st, err := s.lookupStore(in.CustomKeyStoreID)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	switch st.State {
+	case StateConnected, StateConnecting:
+		s.mu.Unlock()
+		return struct{}{}, nil
+	case StateFailed:
+		s.mu.Unlock()
+		return nil, storeInvalidState("Custom key store %s is FAILED; disconnect it before connecting again.", st.ID)
+	case StateDisconnecting:
+		s.mu.Unlock()
+		return nil, storeInvalidState("Custom key store %s is DISCONNECTING.", st.ID)
+	}
+	clusterID := st.ClusterID
+	s.mu.Unlock()
+
+	// Fast checks: a cluster that exists but is not ACTIVE fails at once.
+	if cluster, err := s.cloud.DescribeCluster(ctx, clusterID); err == nil && cluster.State != "ACTIVE" &&
+		cluster.State != "DELETED" && cluster.State != "DELETE_IN_PROGRESS" {
+		return nil, kmsError("CloudHsmClusterNotActiveException", "Cluster %s is %s, not ACTIVE.", cluster.ID, cluster.State)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st.State != StateDisconnected {
+		return struct{}{}, nil // a concurrent connect won
+	}
+	st.State, st.ErrorCode = StateConnecting, ""
+	s.persistStore(st)
+	s.startConnect(st)
+	return struct{}{}, nil
+}
+
+func (s *Service) disconnectCustomKeyStore(_ context.Context, body []byte) (any, error) {
+	var in storeIDInput
+	if err := awsjson.Decode(body, &in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.lookupStore(in.CustomKeyStoreID)
+	if err != nil {
+		return nil, err
+	}
+	if st.State == StateDisconnected || st.State == StateDisconnecting {
+		return nil, storeInvalidState("Custom key store %s is already %s.", st.ID, st.State)
+	}
+	st.State, st.ErrorCode = StateDisconnecting, ""
+	s.persistStore(st)
+	s.startDisconnect(st)
+	return struct{}{}, nil
+}
+
+type updateCustomKeyStoreInput struct {
+	CustomKeyStoreID      string `json:"CustomKeyStoreId"`
+	NewCustomKeyStoreName string
+	KeyStorePassword      string
+	CloudHsmClusterID     string `json:"CloudHsmClusterId"`
+	XksProxyURIEndpoint   string `json:"XksProxyUriEndpoint"`
+	XksProxyURIPath       string `json:"XksProxyUriPath"`
+	XksProxyConnectivity  string
+}
+
+// updateCustomKeyStore follows spec §7.2.
+func (s *Service) updateCustomKeyStore(ctx context.Context, body []byte) (any, error) {
+	var in updateCustomKeyStoreInput
+	if err := awsjson.Decode(body, &in); err != nil {
+		return nil, err
+	}
+	if in.XksProxyURIEndpoint != "" || in.XksProxyURIPath != "" || in.XksProxyConnectivity != "" {
+		return nil, validation("Xks* parameters are not valid for a custom key store of type AWS_CLOUDHSM.")
+	}
+	s.mu.Lock()
+	st, err := s.lookupStore(in.CustomKeyStoreID)
+	if err != nil {
+		s.mu.Unlock()
+		return nil, err
+	}
+	changesConnection := in.KeyStorePassword != "" || in.CloudHsmClusterID != ""
+	if changesConnection && st.State != StateDisconnected {
+		s.mu.Unlock()
+		return nil, storeInvalidState("Custom key store %s must be DISCONNECTED to change its password or cluster; it is %s.", st.ID, st.State)
+	}
+	if st.State != StateDisconnected && st.State != StateConnected {
+		s.mu.Unlock()
+		return nil, storeInvalidState("Custom key store %s cannot be updated while %s.", st.ID, st.State)
+	}
+	if in.NewCustomKeyStoreName != "" {
+		for _, other := range s.stores {
+			if other.ID != st.ID && other.Name == in.NewCustomKeyStoreName {
+				s.mu.Unlock()
+				return nil, kmsError("CustomKeyStoreNameInUseException", "A custom key store named %s already exists.", in.NewCustomKeyStoreName)
+			}
+		}
+	}
+	currentCluster, lineage := st.ClusterID, st.ClusterCertificate
+	s.mu.Unlock()
+
+	if in.CloudHsmClusterID != "" && in.CloudHsmClusterID != currentCluster {
+		cluster, err := s.checkCluster(ctx, in.CloudHsmClusterID)
+		if err != nil {
+			return nil, err
+		}
+		if cluster.ClusterCertificate == "" || cluster.ClusterCertificate != lineage {
+			return nil, kmsError("CloudHsmClusterNotRelatedException", "Cluster %s does not share backup history with cluster %s.", cluster.ID, currentCluster)
+		}
+		if cluster.State != "ACTIVE" {
+			return nil, kmsError("CloudHsmClusterNotActiveException", "Cluster %s is %s, not ACTIVE.", cluster.ID, cluster.State)
+		}
+		if err := checkClusterConfiguration(cluster); err != nil {
+			return nil, err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if changesConnection && st.State != StateDisconnected {
+		return nil, storeInvalidState("Custom key store %s must be DISCONNECTED to change its password or cluster; it is %s.", st.ID, st.State)
+	}
+	if in.NewCustomKeyStoreName != "" {
+		st.Name = in.NewCustomKeyStoreName
+	}
+	if in.KeyStorePassword != "" {
+		st.Password = in.KeyStorePassword
+	}
+	if in.CloudHsmClusterID != "" {
+		st.ClusterID = in.CloudHsmClusterID
+	}
+	s.persistStore(st)
+	return struct{}{}, nil
+}
+
+func (s *Service) deleteCustomKeyStore(_ context.Context, body []byte) (any, error) {
+	var in storeIDInput
+	if err := awsjson.Decode(body, &in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.lookupStore(in.CustomKeyStoreID)
+	if err != nil {
+		return nil, err
+	}
+	if st.State != StateDisconnected {
+		return nil, storeInvalidState("Custom key store %s must be DISCONNECTED to be deleted; it is %s.", st.ID, st.State)
+	}
+	for _, k := range s.keys {
+		if k.StoreID == st.ID {
+			return nil, kmsError("CustomKeyStoreHasCMKsException", "Custom key store %s still contains KMS keys.", st.ID)
+		}
+	}
+	delete(s.stores, st.ID)
+	if err := s.db.delete(bucketStores, st.ID); err != nil {
+		return nil, err
+	}
+	return struct{}{}, nil
+}
+
+type describeCustomKeyStoresInput struct {
+	CustomKeyStoreID   string `json:"CustomKeyStoreId"`
+	CustomKeyStoreName string
+	Limit              int
+	Marker             string
+}
+
+type customKeyStoreEntry struct {
+	CustomKeyStoreID       string        `json:"CustomKeyStoreId"`
+	CustomKeyStoreName     string        `json:"CustomKeyStoreName"`
+	CloudHsmClusterID      string        `json:"CloudHsmClusterId,omitempty"`
+	TrustAnchorCertificate string        `json:"TrustAnchorCertificate,omitempty"`
+	ConnectionState        string        `json:"ConnectionState"`
+	ConnectionErrorCode    string        `json:"ConnectionErrorCode,omitempty"`
+	CreationDate           *awsjson.Time `json:"CreationDate,omitempty"`
+	CustomKeyStoreType     string        `json:"CustomKeyStoreType"`
+}
+
+func (s *Service) describeCustomKeyStores(_ context.Context, body []byte) (any, error) {
+	var in describeCustomKeyStoresInput
+	if err := awsjson.Decode(body, &in); err != nil {
+		return nil, err
+	}
+	if in.Limit == 0 {
+		in.Limit = 1000
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var matched []*keyStore
+	for _, st := range sortedBySeq(s.stores, func(st *keyStore) uint64 { return st.Seq }) {
+		if (in.CustomKeyStoreID == "" || st.ID == in.CustomKeyStoreID) && (in.CustomKeyStoreName == "" || st.Name == in.CustomKeyStoreName) {
+			matched = append(matched, st)
+		}
+	}
+	if len(matched) == 0 && (in.CustomKeyStoreID != "" || in.CustomKeyStoreName != "") {
+		name := in.CustomKeyStoreID
+		if name == "" {
+			name = in.CustomKeyStoreName
+		}
+		return nil, storeNotFound(name)
+	}
+	items, next, err := page(s.markers, "stores", matched, func(st *keyStore) uint64 { return st.Seq }, in.Marker, in.Limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]customKeyStoreEntry, 0, len(items))
+	for _, st := range items {
+		e := customKeyStoreEntry{CustomKeyStoreID: st.ID, CustomKeyStoreName: st.Name, CloudHsmClusterID: st.ClusterID,
+			TrustAnchorCertificate: st.TrustAnchor, ConnectionState: st.State, CreationDate: awsjson.NewTime(st.Created),
+			CustomKeyStoreType: "AWS_CLOUDHSM"}
+		if st.State == StateFailed {
+			e.ConnectionErrorCode = st.ErrorCode
+		}
+		out = append(out, e)
+	}
+	return listOutput("CustomKeyStores", out, next), nil
+}
+
+// listOutput builds a paginated answer: Truncated always, NextMarker only
+// when there is a next page.
+func listOutput(field string, items any, next string) map[string]any {
+	out := map[string]any{field: items, "Truncated": next != ""}
+	if next != "" {
+		out["NextMarker"] = next
+	}
+	return out
+}

@@ -1,0 +1,324 @@
+// Package kms is the KMS front end of kmsharness: the AWS KMS JSON 1.1 API
+// for custom key stores backed by CloudHSM clusters, and the key operations
+// their users need. Custom key stores connect for real: KMS resolves the
+// cluster, dials every ACTIVE HSM over TLS verified against the trust anchor,
+// logs in as kmsuser and rotates its password; each ConnectionErrorCode comes
+// from the condition actually met. Keys of a CloudHSM store live in the HSMs;
+// every operation on them runs there. State persists in bbolt.
+package kms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/kmsharness/kmsharness/internal/awsjson"
+	"github.com/kmsharness/kmsharness/softhsm/hsmclient"
+)
+
+// Defaults of the options.
+const (
+	DefaultStoreQuota      = 10
+	DefaultConnectDelay    = 20 * time.Millisecond
+	DefaultDisconnectDelay = 10 * time.Millisecond
+	defaultListLimit       = 100
+)
+
+type options struct {
+	region, account string
+	dataDir         string
+	storeQuota      int
+	connectDelay    time.Duration
+	disconnectDelay time.Duration
+	dayLength       time.Duration
+	hsmTimeout      time.Duration
+	logger          *slog.Logger
+}
+
+// Option configures a Service.
+type Option func(*options)
+
+// WithRegion sets the region of ARNs (default us-east-1).
+func WithRegion(region string) Option { return func(o *options) { o.region = region } }
+
+// WithAccount sets the 12-digit account ID of ARNs (default 111122223333).
+func WithAccount(account string) Option { return func(o *options) { o.account = account } }
+
+// WithDataDir keeps the state database (kms.db) in dir, so that a restarted
+// service finds its stores, keys and aliases. Without it state lives in a
+// temporary file removed on Close.
+func WithDataDir(dir string) Option { return func(o *options) { o.dataDir = dir } }
+
+// WithStoreQuota sets how many custom key stores the account may have
+// (AWS: 10, not adjustable).
+func WithStoreQuota(n int) Option { return func(o *options) { o.storeQuota = n } }
+
+// WithConnectDelay sets how long a connect waits before it starts working
+// (AWS takes up to 20 minutes; the default keeps CONNECTING observable).
+func WithConnectDelay(d time.Duration) Option { return func(o *options) { o.connectDelay = d } }
+
+// WithDisconnectDelay sets how long a store stays DISCONNECTING.
+func WithDisconnectDelay(d time.Duration) Option { return func(o *options) { o.disconnectDelay = d } }
+
+// WithDayLength sets how long a "day" of a key's deletion waiting period
+// lasts (24 h by default; tests shorten it to see deletions complete).
+func WithDayLength(d time.Duration) Option { return func(o *options) { o.dayLength = d } }
+
+// WithHSMTimeout bounds each call to one HSM (dial, login, crypto) before
+// KMS gives up on it (default 2 s).
+func WithHSMTimeout(d time.Duration) Option { return func(o *options) { o.hsmTimeout = d } }
+
+// WithLogger sets the logger; it never receives secrets or plaintext.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// Service is the KMS front end. It is safe for concurrent use.
+type Service struct {
+	opts    options
+	cloud   Cloud
+	api     *awsjson.Service
+	db      *stateDB
+	tempDB  string
+	markers markers
+	sealer  *sealer
+	log     *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	seq      uint64
+	stores   map[string]*keyStore
+	keys     map[string]*key
+	aliases  map[string]*alias
+	sessions map[string]*storeSession // runtime state of stores, by ID
+}
+
+// storeSession is the runtime side of a store: the work in progress
+// (connect or disconnect) and, while CONNECTED, the logged-in HSMs.
+type storeSession struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	hsms   *hsmclient.Cluster
+}
+
+// New opens the service. cloud lets it reach CloudHSM clusters.
+func New(cloud Cloud, opts ...Option) (*Service, error) {
+	o := options{region: "us-east-1", account: "111122223333", storeQuota: DefaultStoreQuota,
+		connectDelay: DefaultConnectDelay, disconnectDelay: DefaultDisconnectDelay, dayLength: 24 * time.Hour,
+		hsmTimeout: hsmclient.DefaultAttemptTimeout}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{opts: o, cloud: cloud, log: o.logger, stores: map[string]*keyStore{}, keys: map[string]*key{},
+		aliases: map[string]*alias{}, sessions: map[string]*storeSession{}}
+	path := ""
+	if o.dataDir != "" {
+		if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
+			return nil, err
+		}
+		path = filepath.Join(o.dataDir, "kms.db")
+	} else {
+		f, err := os.CreateTemp("", "kmsharness-kms-*.db")
+		if err != nil {
+			return nil, err
+		}
+		path, s.tempDB = f.Name(), f.Name()
+		_ = f.Close()
+		_ = os.Remove(path)
+	}
+	db, err := openStateDB(path, o.dataDir != "")
+	if err != nil {
+		return nil, err
+	}
+	s.db = db
+	secret, err := db.secret()
+	if err != nil {
+		_ = db.close()
+		return nil, err
+	}
+	s.markers = markers{secret: secret}
+	if s.sealer, err = newSealer(secret); err != nil {
+		_ = db.close()
+		return nil, err
+	}
+	if err := s.load(); err != nil {
+		_ = db.close()
+		return nil, err
+	}
+	model, err := awsjson.LoadModel(awsjson.ModelKMS)
+	if err != nil {
+		_ = db.close()
+		return nil, err
+	}
+	s.api = &awsjson.Service{Model: model, MessageField: "message", Logger: o.logger,
+		UnsupportedType: "UnsupportedOperationException", InternalType: "KMSInternalException",
+		Handlers: s.handlers()}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.resume()
+	s.async(s.deletionSweeper)
+	return s, nil
+}
+
+// Handler returns the HTTP handler of the KMS API.
+func (s *Service) Handler() http.Handler { return s.api }
+
+// Close stops background work, logs out of every connected cluster and
+// closes the state database. Stores keep their persisted state: CONNECTED
+// stores reconnect when a service opens the same data directory again.
+func (s *Service) Close() error {
+	s.cancel()
+	s.wg.Wait()
+	s.mu.Lock()
+	for _, sess := range s.sessions {
+		if sess.hsms != nil {
+			sess.hsms.Close()
+		}
+	}
+	s.sessions = map[string]*storeSession{}
+	s.mu.Unlock()
+	err := s.db.close()
+	if s.tempDB != "" {
+		err = errors.Join(err, os.Remove(s.tempDB))
+	}
+	return err
+}
+
+// async runs fn in the background until Close.
+func (s *Service) async(fn func(ctx context.Context)) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fn(s.ctx)
+	}()
+}
+
+// load reads the persisted state.
+func (s *Service) load() error {
+	stores, err := loadAll[keyStore](s.db, bucketStores)
+	if err != nil {
+		return err
+	}
+	keys, err := loadAll[key](s.db, bucketKeys)
+	if err != nil {
+		return err
+	}
+	aliases, err := loadAll[alias](s.db, bucketAliases)
+	if err != nil {
+		return err
+	}
+	for _, st := range stores {
+		s.stores[st.ID] = st
+		s.seq = max(s.seq, st.Seq)
+	}
+	for _, k := range keys {
+		s.keys[k.ID] = k
+		s.seq = max(s.seq, k.Seq)
+	}
+	for _, a := range aliases {
+		s.aliases[a.Name] = a
+		s.seq = max(s.seq, a.Seq)
+	}
+	return nil
+}
+
+// resume settles stores whose work a previous service left unfinished:
+// CONNECTED and CONNECTING stores connect again (their HSM sessions ended
+// with that service), DISCONNECTING ones end DISCONNECTED.
+func (s *Service) resume() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.stores {
+		switch st.State {
+		case StateConnected, StateConnecting:
+			st.State = StateConnecting
+			s.persistStore(st)
+			s.startConnect(st)
+		case StateDisconnecting:
+			st.State = StateDisconnected
+			s.persistStore(st)
+		}
+	}
+}
+
+func (s *Service) nextSeq() uint64 {
+	s.seq++
+	return s.seq
+}
+
+// persist* write a record through; a failure is logged and reported as an
+// internal error by the caller's next read of the database, never lost
+// silently in memory.
+func (s *Service) persistStore(st *keyStore) {
+	if err := s.db.put(bucketStores, st.ID, st); err != nil {
+		s.log.Error("persisting a custom key store failed", "store", st.ID, "err", err)
+	}
+}
+
+func (s *Service) persistKey(k *key) {
+	if err := s.db.put(bucketKeys, k.ID, k); err != nil {
+		s.log.Error("persisting a key failed", "key", k.ID, "err", err)
+	}
+}
+
+func (s *Service) persistAlias(a *alias) {
+	if err := s.db.put(bucketAliases, a.Name, a); err != nil {
+		s.log.Error("persisting an alias failed", "alias", a.Name, "err", err)
+	}
+}
+
+// sortedBySeq returns the map's values in creation order.
+func sortedBySeq[T any](m map[string]*T, seq func(*T) uint64) []*T {
+	out := make([]*T, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return seq(out[i]) < seq(out[j]) })
+	return out
+}
+
+func (s *Service) keyARN(id string) string {
+	return fmt.Sprintf("arn:aws:kms:%s:%s:key/%s", s.opts.region, s.opts.account, id)
+}
+
+func (s *Service) aliasARN(name string) string {
+	return fmt.Sprintf("arn:aws:kms:%s:%s:%s", s.opts.region, s.opts.account, name)
+}
+
+func (s *Service) handlers() map[string]awsjson.HandlerFunc {
+	return map[string]awsjson.HandlerFunc{
+		"CreateCustomKeyStore":            s.createCustomKeyStore,
+		"ConnectCustomKeyStore":           s.connectCustomKeyStore,
+		"DisconnectCustomKeyStore":        s.disconnectCustomKeyStore,
+		"UpdateCustomKeyStore":            s.updateCustomKeyStore,
+		"DeleteCustomKeyStore":            s.deleteCustomKeyStore,
+		"DescribeCustomKeyStores":         s.describeCustomKeyStores,
+		"CreateKey":                       s.createKey,
+		"DescribeKey":                     s.describeKey,
+		"ListKeys":                        s.listKeys,
+		"EnableKey":                       s.enableKey,
+		"DisableKey":                      s.disableKey,
+		"ScheduleKeyDeletion":             s.scheduleKeyDeletion,
+		"CancelKeyDeletion":               s.cancelKeyDeletion,
+		"Encrypt":                         s.encrypt,
+		"Decrypt":                         s.decrypt,
+		"ReEncrypt":                       s.reEncrypt,
+		"GenerateDataKey":                 s.generateDataKey,
+		"GenerateDataKeyWithoutPlaintext": s.generateDataKeyWithoutPlaintext,
+		"GenerateRandom":                  s.generateRandom,
+		"CreateAlias":                     s.createAlias,
+		"UpdateAlias":                     s.updateAlias,
+		"DeleteAlias":                     s.deleteAlias,
+		"ListAliases":                     s.listAliases,
+	}
+}
