@@ -21,6 +21,7 @@ import (
 
 	"github.com/kmsharness/kmsharness/cloudhsm"
 	"github.com/kmsharness/kmsharness/harness/processbackend"
+	"github.com/kmsharness/kmsharness/kms"
 )
 
 // Credentials the harness's endpoints accept (any are accepted; these are
@@ -39,8 +40,11 @@ type Harness struct {
 
 	backend  *processbackend.Backend
 	cloudHSM *cloudhsm.Service
-	server   *http.Server
-	endpoint string
+	kms      *kms.Service
+	servers  []*http.Server
+	endpoint string // CloudHSMv2 API
+	kmsURL   string
+	control  string
 	client   *cloudhsmv2.Client
 
 	closeOnce sync.Once
@@ -97,20 +101,50 @@ func (h *Harness) start(ctx context.Context) error {
 	if h.cloudHSM, err = cloudhsm.New(backend, appliance{}, cpOpts...); err != nil {
 		return err
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	if h.endpoint, err = h.serve(h.cloudHSM.Handler()); err != nil {
 		return err
 	}
-	h.endpoint = "http://" + l.Addr().String()
-	h.server = &http.Server{Handler: h.cloudHSM.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = h.server.Serve(l) }()
 	h.client = cloudhsmv2.New(cloudhsmv2.Options{
 		Region:       h.opts.region,
 		BaseEndpoint: aws.String(h.endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, ""),
 	})
+	kmsOpts := append([]kms.Option{kms.WithRegion(h.opts.region), kms.WithAccount(h.opts.account), kms.WithLogger(h.log)}, h.opts.kmsOptions...)
+	if h.opts.dataDir != "" {
+		kmsOpts = append(kmsOpts, kms.WithDataDir(filepath.Join(h.dir, "kms")))
+	}
+	if h.kms, err = kms.New(kmsCloud{client: h.client, plane: h.cloudHSM}, kmsOpts...); err != nil {
+		return err
+	}
+	if h.kmsURL, err = h.serve(h.kms.Handler()); err != nil {
+		return err
+	}
+	if h.control, err = h.serve(h.controlHandler()); err != nil {
+		return err
+	}
 	return ctx.Err()
 }
+
+// serve runs handler on a new loopback port and returns its URL.
+func (h *Harness) serve(handler http.Handler) (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	h.servers = append(h.servers, srv)
+	go func() { _ = srv.Serve(l) }()
+	return "http://" + l.Addr().String(), nil
+}
+
+// KMSEndpoint returns the URL of the KMS API.
+func (h *Harness) KMSEndpoint() string { return h.kmsURL }
+
+// ControlEndpoint returns the URL of the harness control API.
+func (h *Harness) ControlEndpoint() string { return h.control }
+
+// KMS returns the KMS front end.
+func (h *Harness) KMS() *kms.Service { return h.kms }
 
 // CloudHSMEndpoint returns the URL of the CloudHSMv2 API.
 func (h *Harness) CloudHSMEndpoint() string { return h.endpoint }
@@ -130,13 +164,17 @@ func (h *Harness) Processes() *processbackend.Backend { return h.backend }
 // CloudHSMClient returns an SDK client for the CloudHSMv2 API.
 func (h *Harness) CloudHSMClient() *cloudhsmv2.Client { return h.client }
 
-// Close stops the API server, every HSM node and the control plane, and
+// Close stops the API servers, the KMS front end (logging out of every
+// cluster), every HSM node and the control plane, and
 // removes the temporary directory. It is safe to call more than once.
 func (h *Harness) Close(ctx context.Context) error {
 	h.closeOnce.Do(func() {
 		var errs []error
-		if h.server != nil {
-			errs = append(errs, h.server.Shutdown(ctx))
+		for _, srv := range h.servers {
+			errs = append(errs, srv.Shutdown(ctx))
+		}
+		if h.kms != nil {
+			errs = append(errs, h.kms.Close())
 		}
 		if h.cloudHSM != nil {
 			errs = append(errs, h.cloudHSM.Close(ctx))

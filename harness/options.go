@@ -4,6 +4,7 @@ import (
 	"log/slog"
 
 	"github.com/kmsharness/kmsharness/cloudhsm"
+	"github.com/kmsharness/kmsharness/kms"
 )
 
 // Backend names where HSM nodes run.
@@ -23,7 +24,14 @@ type options struct {
 	softhsmLibrary   string
 	lockoutThreshold int
 	delays           *cloudhsm.Delays
+	kmsOptions       []kms.Option
 	logger           *slog.Logger
+}
+
+// WithKMSOptions passes options to the KMS front end (connect delay, store
+// quota, day length of deletion windows, …).
+func WithKMSOptions(opts ...kms.Option) Option {
+	return func(o *options) { o.kmsOptions = append(o.kmsOptions, opts...) }
 }
 
 // Option configures Start.
@@ -32,8 +40,8 @@ type Option func(*options)
 // WithBackend chooses where HSM nodes run (BackendProcess by default).
 func WithBackend(b Backend) Option { return func(o *options) { o.backend = b } }
 
-// WithDataDir keeps the harness's files (node data, trust anchors) in dir
-// instead of a temporary directory removed by Close.
+// WithDataDir keeps the harness's files (node data, trust anchors, the KMS
+// state database) in dir instead of a temporary directory removed by Close.
 func WithDataDir(dir string) Option { return func(o *options) { o.dataDir = dir } }
 
 // WithRegion sets the AWS region (default us-east-1).

@@ -76,10 +76,13 @@ func runUp(parent context.Context, f upFlags, level slog.Level, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	log.Info("ready", "cluster", cluster.ID, "cloudhsm", h.CloudHSMEndpoint(), "took", time.Since(started).Round(time.Millisecond))
+	log.Info("ready", "cluster", cluster.ID, "kms", h.KMSEndpoint(), "cloudhsm", h.CloudHSMEndpoint(),
+		"control", h.ControlEndpoint(), "took", time.Since(started).Round(time.Millisecond))
 	if f.printEnv {
 		for _, kv := range [][2]string{
+			{"KMS_ENDPOINT", h.KMSEndpoint()},
 			{"CLOUDHSM_ENDPOINT", h.CloudHSMEndpoint()},
+			{"KMSHARNESS_CONTROL", h.ControlEndpoint()},
 			{"CLUSTER_ID", cluster.ID},
 			{"TRUST_ANCHOR_FILE", cluster.TrustAnchorFile},
 			{"KMSUSER_PASSWORD", cluster.KMSUserPassword},
