@@ -22,4 +22,4 @@ func TestCloudHSM(t *testing.T) {
 	RunSpecs(t, "cloudhsm")
 }
 
-var _ = testenv.HarnessPerProcess(&h)
+var _ = testenv.HarnessPerProcess(&h, nil)

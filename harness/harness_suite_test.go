@@ -30,7 +30,7 @@ func TestHarness(t *testing.T) {
 	RunSpecs(t, "harness")
 }
 
-var _ = testenv.HarnessPerProcess(&h)
+var _ = testenv.HarnessPerProcess(&h, nil)
 
 // newCluster makes a ready cluster for one spec.
 func newCluster(opts ...harness.ClusterOption) *harness.Cluster {

@@ -26,7 +26,7 @@ import (
 // Defaults of the options.
 const (
 	DefaultStoreQuota      = 10
-	DefaultConnectDelay    = 20 * time.Millisecond
+	DefaultConnectDelay    = 100 * time.Millisecond
 	DefaultDisconnectDelay = 10 * time.Millisecond
 	defaultListLimit       = 100
 )

@@ -12,9 +12,9 @@ import (
 // HarnessPerProcess registers the suite set-up shared by suites that run
 // against a harness: hsmnode is built once, then every parallel Ginkgo
 // process starts its own harness (closed after the suite) and stores it in
-// *h. Specs then make their own clusters in it. It returns true, so it can
+// *h, then calls then (if not nil) with it. Specs make their own clusters in it. It returns true, so it can
 // be called at package level: var _ = HarnessPerProcess(&h).
-func HarnessPerProcess(h **harness.Harness, opts ...harness.Option) bool {
+func HarnessPerProcess(h **harness.Harness, then func(*harness.Harness), opts ...harness.Option) bool {
 	return ginkgo.SynchronizedBeforeSuite(func() []byte {
 		bin, err := BuildHSMNodeOnce()
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
@@ -25,5 +25,8 @@ func HarnessPerProcess(h **harness.Harness, opts ...harness.Option) bool {
 		*h = started
 		ginkgo.DeferCleanup(func() { gomega.Expect(started.Close(context.Background())).To(gomega.Succeed()) })
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		if then != nil {
+			then(started)
+		}
 	})
 }

@@ -1,0 +1,43 @@
+package kms_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/kmsharness/kmsharness/harness"
+	"github.com/kmsharness/kmsharness/internal/testenv"
+	"github.com/kmsharness/kmsharness/kms"
+	"github.com/kmsharness/kmsharness/suites"
+)
+
+// h is this process's harness; the conformance suites run against its KMS
+// endpoint and make their clusters through its control API.
+var (
+	h   *harness.Harness
+	cfg suites.Config
+)
+
+func TestKMS(t *testing.T) {
+	RegisterFailHandler(Fail)
+	SetDefaultEventuallyTimeout(30 * time.Second)
+	SetDefaultEventuallyPollingInterval(10 * time.Millisecond)
+	RunSpecs(t, "kms")
+}
+
+// A "day" of a deletion window lasts 10 ms here, so that keys scheduled for
+// deletion are really deleted and stores can be cleaned up.
+var _ = testenv.HarnessPerProcess(&h, func(h *harness.Harness) {
+	cfg = suites.Config{
+		Endpoint:    h.KMSEndpoint(),
+		Region:      h.Region(),
+		Credentials: credentials.NewStaticCredentialsProvider(harness.AccessKeyID, harness.SecretAccessKey, ""),
+		Provider:    suites.ControlAPI{URL: h.ControlEndpoint()},
+		Control:     h.ControlEndpoint(),
+	}
+}, harness.WithKMSOptions(kms.WithDayLength(10*time.Millisecond)))
+
+var _ = suites.Register(&cfg)

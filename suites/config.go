@@ -1,0 +1,86 @@
+// Package suites holds kmsharness's Ginkgo conformance suites for the AWS
+// KMS custom key store API, as a library. They talk to any endpoint through
+// the AWS SDK for Go v2 and need nothing from the implementation beyond the
+// KMS API, except clusters to connect stores to: given statically, or made on
+// demand through a harness-style control API. Specs that need more than the
+// target offers skip with the reason.
+//
+// Embed them in your own Ginkgo tree with Register(&cfg) (the config is
+// read through the pointer when specs run, so it can be filled in a
+// BeforeSuite), or own the run with Run(t, cfg).
+package suites
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+)
+
+// Cluster is a CloudHSM cluster a custom key store can use: ACTIVE, with
+// kmsuser, and the trust anchor that initialised it.
+type Cluster struct {
+	ID              string
+	TrustAnchorPEM  string
+	KMSUserPassword string
+}
+
+// ClusterProvider makes new ready clusters (the harness control API's
+// POST /clusters does).
+type ClusterProvider interface {
+	NewCluster(ctx context.Context) (Cluster, error)
+}
+
+// Config says what the suites run against.
+type Config struct {
+	// Endpoint is the KMS endpoint URL.
+	Endpoint string
+	// Region and Credentials sign requests.
+	Region      string
+	Credentials aws.CredentialsProvider
+	// Clusters are clusters given up front; each spec that needs one takes
+	// one that no other spec of this process uses. Provider, if set, makes
+	// more on demand.
+	Clusters []Cluster
+	Provider ClusterProvider
+	// StoreQuota is the target's custom key store quota (AWS: 10).
+	StoreQuota int
+	// Control is the harness control API URL (fault specs need it).
+	Control string
+}
+
+// suite is one registration of the suites: the config and the clusters its
+// specs have taken.
+type suite struct {
+	cfg *Config
+
+	mu   sync.Mutex
+	used int
+}
+
+// ErrNoCluster means the target has no cluster left for a spec.
+var ErrNoCluster = errors.New("no cluster available: give more with Config.Clusters or set Config.Provider")
+
+// takeCluster returns a cluster no other spec of this process has used.
+func (s *suite) takeCluster(ctx context.Context) (Cluster, error) {
+	s.mu.Lock()
+	if s.used < len(s.cfg.Clusters) {
+		cl := s.cfg.Clusters[s.used]
+		s.used++
+		s.mu.Unlock()
+		return cl, nil
+	}
+	s.mu.Unlock()
+	if s.cfg.Provider == nil {
+		return Cluster{}, ErrNoCluster
+	}
+	return s.cfg.Provider.NewCluster(ctx)
+}
+
+func (c *Config) storeQuota() int {
+	if c.StoreQuota > 0 {
+		return c.StoreQuota
+	}
+	return 10
+}

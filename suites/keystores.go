@@ -1,0 +1,193 @@
+package suites
+
+import (
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
+)
+
+func keyStoreLifecycleSpecs(s *suite) {
+	ginkgo.Describe("the custom key store state machine", func() {
+		ginkgo.It("starts a new store DISCONNECTED, with its cluster and trust anchor and no error code",
+			ginkgo.Label("api:CreateCustomKeyStore", "api:DescribeCustomKeyStores"), func(ctx ginkgo.SpecContext) {
+				st := newStore(ctx, s)
+				e := describeStore(ctx, s, st.ID)
+				gomega.Expect(aws.ToString(e.CustomKeyStoreId)).To(gomega.MatchRegexp(`^cks-[0-9a-f]{17}$`))
+				gomega.Expect(aws.ToString(e.CustomKeyStoreName)).To(gomega.Equal(st.Name))
+				gomega.Expect(aws.ToString(e.CloudHsmClusterId)).To(gomega.Equal(st.Cluster.ID))
+				gomega.Expect(aws.ToString(e.TrustAnchorCertificate)).To(gomega.Equal(st.Cluster.TrustAnchorPEM))
+				gomega.Expect(e.ConnectionState).To(gomega.Equal(types.ConnectionStateTypeDisconnected))
+				gomega.Expect(e.ConnectionErrorCode).To(gomega.BeEmpty())
+				gomega.Expect(e.CreationDate).NotTo(gomega.BeNil())
+				gomega.Expect(e.CustomKeyStoreType).To(gomega.Equal(types.CustomKeyStoreTypeAwsCloudhsm))
+			})
+
+		ginkgo.It("connects asynchronously: CONNECTING first, then CONNECTED", ginkgo.Label("api:ConnectCustomKeyStore"), func(ctx ginkgo.SpecContext) {
+			st := newStore(ctx, s)
+			client := s.client(true)
+			_, err := client.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			gomega.Expect(describeStore(ctx, s, st.ID).ConnectionState).To(gomega.Equal(types.ConnectionStateTypeConnecting),
+				"the state right after ConnectCustomKeyStore")
+			// Connect is accepted again while CONNECTING and changes nothing.
+			_, err = client.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			waitForState(ctx, s, st.ID, types.ConnectionStateTypeConnected)
+			_, err = client.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
+			gomega.Expect(err).NotTo(gomega.HaveOccurred(), "Connect on CONNECTED")
+			gomega.Expect(describeStore(ctx, s, st.ID).ConnectionState).To(gomega.Equal(types.ConnectionStateTypeConnected))
+		})
+
+		ginkgo.It("disconnects asynchronously, and refuses to disconnect a DISCONNECTED store", ginkgo.Label("api:DisconnectCustomKeyStore"), func(ctx ginkgo.SpecContext) {
+			st := connectedStore(ctx, s)
+			client := s.client(true)
+			_, err := client.DisconnectCustomKeyStore(ctx, &kms.DisconnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			gomega.Expect(describeStore(ctx, s, st.ID).ConnectionState).To(gomega.BeElementOf(
+				types.ConnectionStateTypeDisconnecting, types.ConnectionStateTypeDisconnected))
+			waitForState(ctx, s, st.ID, types.ConnectionStateTypeDisconnected)
+			_, err = client.DisconnectCustomKeyStore(ctx, &kms.DisconnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
+			gomega.Expect(err).To(failWith("CustomKeyStoreInvalidStateException"))
+		})
+
+		ginkgo.It("fails with INVALID_CREDENTIALS for a wrong password, refuses Connect while FAILED, and recovers after Disconnect and Update",
+			ginkgo.Label("api:ConnectCustomKeyStore", "api:UpdateCustomKeyStore", "fault:INVALID_CREDENTIALS"), func(ctx ginkgo.SpecContext) {
+				st := newStore(ctx, s)
+				client := s.client(true)
+				_, err := client.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID), KeyStorePassword: aws.String("not-the-password")})
+				gomega.Expect(err).NotTo(gomega.HaveOccurred())
+				_, err = client.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
+				gomega.Expect(err).NotTo(gomega.HaveOccurred())
+				e := waitForState(ctx, s, st.ID, types.ConnectionStateTypeFailed)
+				gomega.Expect(e.ConnectionErrorCode).To(gomega.Equal(types.ConnectionErrorCodeTypeInvalidCredentials))
+
+				_, err = client.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
+				gomega.Expect(err).To(failWith("CustomKeyStoreInvalidStateException"), "Connect on FAILED")
+				_, err = client.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID), KeyStorePassword: aws.String(st.Cluster.KMSUserPassword)})
+				gomega.Expect(err).To(failWith("CustomKeyStoreInvalidStateException"), "password update on FAILED")
+
+				disconnect(ctx, s, st.ID)
+				gomega.Expect(describeStore(ctx, s, st.ID).ConnectionErrorCode).To(gomega.BeEmpty(), "the error code goes with FAILED")
+				_, err = client.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID), KeyStorePassword: aws.String(st.Cluster.KMSUserPassword)})
+				gomega.Expect(err).NotTo(gomega.HaveOccurred())
+				connect(ctx, s, st.ID)
+			})
+
+		ginkgo.It("renames a CONNECTED store but changes its password only when DISCONNECTED", ginkgo.Label("api:UpdateCustomKeyStore"), func(ctx ginkgo.SpecContext) {
+			st := connectedStore(ctx, s)
+			client := s.client(true)
+			newName := uniqueName("renamed")
+			_, err := client.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID), NewCustomKeyStoreName: aws.String(newName)})
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			gomega.Expect(aws.ToString(describeStore(ctx, s, st.ID).CustomKeyStoreName)).To(gomega.Equal(newName))
+			_, err = client.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID), KeyStorePassword: aws.String("another-password")})
+			gomega.Expect(err).To(failWith("CustomKeyStoreInvalidStateException"))
+			_, err = client.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID), CloudHsmClusterId: aws.String("cluster-aaaaaaaaaaa")})
+			gomega.Expect(err).To(failWith("CustomKeyStoreInvalidStateException"))
+		})
+
+		ginkgo.It("deletes only a DISCONNECTED store without keys", ginkgo.Label("api:DeleteCustomKeyStore"), func(ctx ginkgo.SpecContext) {
+			st := connectedStore(ctx, s)
+			client := s.client(true)
+			_, err := client.DeleteCustomKeyStore(ctx, &kms.DeleteCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
+			gomega.Expect(err).To(failWith("CustomKeyStoreInvalidStateException"), "delete while CONNECTED")
+			key := newHSMKey(ctx, s, st.ID)
+			disconnect(ctx, s, st.ID)
+			_, err = client.DeleteCustomKeyStore(ctx, &kms.DeleteCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
+			gomega.Expect(err).To(failWith("CustomKeyStoreHasCMKsException"))
+			_, err = client.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: key.KeyId, PendingWindowInDays: aws.Int32(7)})
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			_, err = client.DeleteCustomKeyStore(ctx, &kms.DeleteCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
+			gomega.Expect(err).To(failWith("CustomKeyStoreHasCMKsException"), "a key pending deletion still counts")
+		})
+
+		ginkgo.It("is gone after a delete", ginkgo.Label("api:DeleteCustomKeyStore"), func(ctx ginkgo.SpecContext) {
+			st := newStore(ctx, s)
+			client := s.client(true)
+			_, err := client.DeleteCustomKeyStore(ctx, &kms.DeleteCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			_, err = client.DescribeCustomKeyStores(ctx, &kms.DescribeCustomKeyStoresInput{CustomKeyStoreId: aws.String(st.ID)})
+			gomega.Expect(err).To(failWith("CustomKeyStoreNotFoundException"))
+			_, err = client.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
+			gomega.Expect(err).To(failWith("CustomKeyStoreNotFoundException"))
+		})
+	})
+}
+
+func keyStoreValidationSpecs(s *suite) {
+	ginkgo.Describe("custom key store validation", ginkgo.Label("api:CreateCustomKeyStore"), func() {
+		ginkgo.It("returns the existing ID for an identical retry, and refuses a taken name", func(ctx ginkgo.SpecContext) {
+			st := newStore(ctx, s)
+			client := s.client(true)
+			again, err := client.CreateCustomKeyStore(ctx, &kms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String(st.Name),
+				CloudHsmClusterId: aws.String(st.Cluster.ID), TrustAnchorCertificate: aws.String(st.Cluster.TrustAnchorPEM),
+				KeyStorePassword: aws.String(st.Cluster.KMSUserPassword)})
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			gomega.Expect(aws.ToString(again.CustomKeyStoreId)).To(gomega.Equal(st.ID))
+
+			other := needCluster(ctx, s)
+			_, err = client.CreateCustomKeyStore(ctx, &kms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String(st.Name),
+				CloudHsmClusterId: aws.String(other.ID), TrustAnchorCertificate: aws.String(other.TrustAnchorPEM), KeyStorePassword: aws.String(other.KMSUserPassword)})
+			gomega.Expect(err).To(failWith("CustomKeyStoreNameInUseException"))
+		})
+
+		ginkgo.It("refuses a cluster already in use, a wrong trust anchor and an unknown cluster", func(ctx ginkgo.SpecContext) {
+			st := newStore(ctx, s)
+			client := s.client(true)
+			_, err := client.CreateCustomKeyStore(ctx, &kms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String(uniqueName("dup")),
+				CloudHsmClusterId: aws.String(st.Cluster.ID), TrustAnchorCertificate: aws.String(st.Cluster.TrustAnchorPEM),
+				KeyStorePassword: aws.String(st.Cluster.KMSUserPassword)})
+			gomega.Expect(err).To(failWith("CloudHsmClusterInUseException"))
+
+			other := needCluster(ctx, s)
+			_, err = client.CreateCustomKeyStore(ctx, &kms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String(uniqueName("anchor")),
+				CloudHsmClusterId: aws.String(other.ID), TrustAnchorCertificate: aws.String(st.Cluster.TrustAnchorPEM),
+				KeyStorePassword: aws.String(other.KMSUserPassword)})
+			gomega.Expect(err).To(failWith("IncorrectTrustAnchorException"))
+
+			_, err = client.CreateCustomKeyStore(ctx, &kms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String(uniqueName("ghost")),
+				CloudHsmClusterId: aws.String("cluster-234567abcde"), TrustAnchorCertificate: aws.String(other.TrustAnchorPEM),
+				KeyStorePassword: aws.String(other.KMSUserPassword)})
+			gomega.Expect(err).To(failWith("CloudHsmClusterNotFoundException"))
+		})
+
+		ginkgo.It("refuses UpdateCustomKeyStore to an unrelated or unknown cluster, and a taken name", ginkgo.Label("api:UpdateCustomKeyStore"), func(ctx ginkgo.SpecContext) {
+			a, b := newStore(ctx, s), newStore(ctx, s)
+			client := s.client(true)
+			_, err := client.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(a.ID), CloudHsmClusterId: aws.String(b.Cluster.ID)})
+			gomega.Expect(err).To(failWith("CloudHsmClusterNotRelatedException"))
+			_, err = client.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(a.ID), CloudHsmClusterId: aws.String("cluster-234567abcde")})
+			gomega.Expect(err).To(failWith("CloudHsmClusterNotFoundException"))
+			_, err = client.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(a.ID), NewCustomKeyStoreName: aws.String(b.Name)})
+			gomega.Expect(err).To(failWith("CustomKeyStoreNameInUseException"))
+			_, err = client.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String("cks-0123456789abcdef0"), NewCustomKeyStoreName: aws.String("x")})
+			gomega.Expect(err).To(failWith("CustomKeyStoreNotFoundException"))
+		})
+
+		ginkgo.It("answers a filter that matches nothing with CustomKeyStoreNotFoundException, not an empty list", ginkgo.Label("api:DescribeCustomKeyStores"), func(ctx ginkgo.SpecContext) {
+			client := s.client(true)
+			_, err := client.DescribeCustomKeyStores(ctx, &kms.DescribeCustomKeyStoresInput{CustomKeyStoreName: aws.String(uniqueName("absent"))})
+			gomega.Expect(err).To(failWith("CustomKeyStoreNotFoundException"))
+			_, err = client.DescribeCustomKeyStores(ctx, &kms.DescribeCustomKeyStoresInput{CustomKeyStoreId: aws.String("cks-0123456789abcdef0")})
+			gomega.Expect(err).To(failWith("CustomKeyStoreNotFoundException"))
+		})
+
+		ginkgo.It("refuses a store beyond the account's quota with LimitExceededException", ginkgo.Label("api:CreateCustomKeyStore", "kind:slow"), func(ctx ginkgo.SpecContext) {
+			client := s.client(false) // the SDK would retry LimitExceededException
+			count := func() int {
+				out, err := client.DescribeCustomKeyStores(ctx, &kms.DescribeCustomKeyStoresInput{})
+				gomega.Expect(err).NotTo(gomega.HaveOccurred())
+				return len(out.CustomKeyStores)
+			}
+			for count() < s.cfg.storeQuota() {
+				newStore(ctx, s)
+			}
+			extra := needCluster(ctx, s)
+			_, err := client.CreateCustomKeyStore(ctx, &kms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String(uniqueName("over")),
+				CloudHsmClusterId: aws.String(extra.ID), TrustAnchorCertificate: aws.String(extra.TrustAnchorPEM), KeyStorePassword: aws.String(extra.KMSUserPassword)})
+			gomega.Expect(err).To(failWith("LimitExceededException"))
+		})
+	})
+}

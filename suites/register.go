@@ -1,0 +1,42 @@
+package suites
+
+import (
+	"testing"
+
+	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
+)
+
+// groups are the spec groups, each a function adding its specs for a config.
+var groups = []func(s *suite){
+	protocolSpecs,
+	keyStoreLifecycleSpecs,
+	keyStoreValidationSpecs,
+	keySpecs,
+	cryptoSpecs,
+	aliasSpecs,
+	paginationSpecs,
+}
+
+// Register adds the suites to the caller's Ginkgo tree, in a container of
+// their own. cfg is read when specs run, so it may be filled in later (in a
+// BeforeSuite). It returns true so it can be called at package level:
+//
+//	var cfg suites.Config
+//	var _ = suites.Register(&cfg)
+func Register(cfg *Config) bool {
+	return ginkgo.Describe("KMS custom key store API", ginkgo.Label("kind:conformance"), func() {
+		s := &suite{cfg: cfg}
+		for _, group := range groups {
+			group(s)
+		}
+	})
+}
+
+// Run registers the suites with cfg and runs them as the test t, with
+// Ginkgo's command-line flags (label filters, focus, reports).
+func Run(t *testing.T, cfg Config) {
+	Register(&cfg)
+	gomega.RegisterFailHandler(ginkgo.Fail)
+	ginkgo.RunSpecs(t, "KMS custom key store conformance")
+}
