@@ -40,6 +40,7 @@ type Harness struct {
 
 	backend  *processbackend.Backend
 	cloudHSM *cloudhsm.Service
+	kmsMu    sync.RWMutex // guards kms, which RestartKMS replaces
 	kms      *kms.Service
 	servers  []*http.Server
 	endpoint string // CloudHSMv2 API
@@ -109,14 +110,10 @@ func (h *Harness) start(ctx context.Context) error {
 		BaseEndpoint: aws.String(h.endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, ""),
 	})
-	kmsOpts := append([]kms.Option{kms.WithRegion(h.opts.region), kms.WithAccount(h.opts.account), kms.WithLogger(h.log)}, h.opts.kmsOptions...)
-	if h.opts.dataDir != "" {
-		kmsOpts = append(kmsOpts, kms.WithDataDir(filepath.Join(h.dir, "kms")))
-	}
-	if h.kms, err = kms.New(kmsCloud{client: h.client, plane: h.cloudHSM}, kmsOpts...); err != nil {
+	if h.kms, err = h.openKMS(); err != nil {
 		return err
 	}
-	if h.kmsURL, err = h.serve(h.kms.Handler()); err != nil {
+	if h.kmsURL, err = h.serve(http.HandlerFunc(h.serveKMS)); err != nil {
 		return err
 	}
 	if h.control, err = h.serve(h.controlHandler()); err != nil {
@@ -144,7 +141,45 @@ func (h *Harness) KMSEndpoint() string { return h.kmsURL }
 func (h *Harness) ControlEndpoint() string { return h.control }
 
 // KMS returns the KMS front end.
-func (h *Harness) KMS() *kms.Service { return h.kms }
+func (h *Harness) KMS() *kms.Service {
+	h.kmsMu.RLock()
+	defer h.kmsMu.RUnlock()
+	return h.kms
+}
+
+func (h *Harness) openKMS() (*kms.Service, error) {
+	opts := append([]kms.Option{kms.WithRegion(h.opts.region), kms.WithAccount(h.opts.account), kms.WithLogger(h.log)}, h.opts.kmsOptions...)
+	if h.opts.dataDir != "" {
+		opts = append(opts, kms.WithDataDir(filepath.Join(h.dir, "kms")))
+	}
+	return kms.New(kmsCloud{client: h.client, plane: h.cloudHSM}, opts...)
+}
+
+// serveKMS hands requests to the current KMS front end.
+func (h *Harness) serveKMS(w http.ResponseWriter, r *http.Request) {
+	h.KMS().Handler().ServeHTTP(w, r)
+}
+
+// RestartKMS stops the KMS front end and starts a new one on the same
+// endpoint from the same state (the harness needs WithDataDir): as after a
+// crash or an upgrade, every store, key, alias and ciphertext must still be
+// valid, and stores that were CONNECTED connect again.
+func (h *Harness) RestartKMS(context.Context) error {
+	if h.opts.dataDir == "" {
+		return errors.New("harness: RestartKMS needs WithDataDir (the state would not survive)")
+	}
+	h.kmsMu.Lock()
+	defer h.kmsMu.Unlock()
+	if err := h.kms.Close(); err != nil {
+		return err
+	}
+	next, err := h.openKMS()
+	if err != nil {
+		return fmt.Errorf("harness: reopen KMS: %w", err)
+	}
+	h.kms = next
+	return nil
+}
 
 // CloudHSMEndpoint returns the URL of the CloudHSMv2 API.
 func (h *Harness) CloudHSMEndpoint() string { return h.endpoint }
