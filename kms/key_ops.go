@@ -3,6 +3,7 @@ package kms
 import (
 	"context"
 	"crypto/rand"
+	"sort"
 	"time"
 
 	"github.com/google/uuid"
@@ -55,8 +56,7 @@ func (s *Service) createKey(ctx context.Context, body []byte) (any, error) {
 	defer s.mu.Unlock()
 	k := s.newKey(in.Description, OriginAWSKMS)
 	k.SealedKey = s.sealer.seal(material, []byte(k.ARN))
-	s.keys[k.ID] = k
-	s.persistKey(k)
+	s.addKey(k)
 	return map[string]any{"KeyMetadata": s.metadata(k)}, nil
 }
 
@@ -99,8 +99,7 @@ func (s *Service) createCloudHSMKey(ctx context.Context, in createKeyInput) (any
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k.StoreID, k.ClusterID, k.BackingKeyID = st.ID, clusterID, backing
-	s.keys[k.ID] = k
-	s.persistKey(k)
+	s.addKey(k)
 	return map[string]any{"KeyMetadata": s.metadata(k)}, nil
 }
 
@@ -143,7 +142,7 @@ func (s *Service) listKeys(_ context.Context, body []byte) (any, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	items, next, err := page(s.markers, "keys", s.keysBySeq(), func(k *key) uint64 { return k.Seq }, in.Marker, in.Limit)
+	items, next, err := page(s.markers, "keys", s.keyOrder, func(k *key) uint64 { return k.Seq }, in.Marker, in.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -154,9 +153,21 @@ func (s *Service) listKeys(_ context.Context, body []byte) (any, error) {
 	return listOutput("Keys", out, next), nil
 }
 
-// keysBySeq returns the keys in creation order; s.mu is held.
-func (s *Service) keysBySeq() []*key {
-	return sortedBySeq(s.keys, func(k *key) uint64 { return k.Seq })
+// addKey records a new key (its Seq is the highest yet, so keyOrder stays
+// sorted) and persists it; s.mu is held.
+func (s *Service) addKey(k *key) {
+	s.keys[k.ID] = k
+	s.keyOrder = append(s.keyOrder, k)
+	s.persistKey(k)
+}
+
+// removeKey forgets a key; s.mu is held.
+func (s *Service) removeKey(k *key) {
+	delete(s.keys, k.ID)
+	i := sort.Search(len(s.keyOrder), func(i int) bool { return s.keyOrder[i].Seq >= k.Seq })
+	if i < len(s.keyOrder) && s.keyOrder[i] == k {
+		s.keyOrder = append(s.keyOrder[:i], s.keyOrder[i+1:]...)
+	}
 }
 
 // setState changes a key's state for EnableKey and DisableKey. A key of a
@@ -271,7 +282,7 @@ func (s *Service) deleteDueKeys(ctx context.Context) {
 	}
 	var material []backing
 	for _, k := range due {
-		delete(s.keys, k.ID)
+		s.removeKey(k)
 		if err := s.db.delete(bucketKeys, k.ID); err != nil {
 			s.log.Error("deleting a key record failed", "key", k.ID, "err", err)
 		}

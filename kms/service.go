@@ -97,6 +97,7 @@ type Service struct {
 	seq      uint64
 	stores   map[string]*keyStore
 	keys     map[string]*key
+	keyOrder []*key // the keys by Seq, for ListKeys pages without sorting
 	aliases  map[string]*alias
 	sessions map[string]*storeSession // runtime state of stores, by ID
 }
@@ -229,6 +230,7 @@ func (s *Service) load() error {
 		s.aliases[a.Name] = a
 		s.seq = max(s.seq, a.Seq)
 	}
+	s.keyOrder = sortedBySeq(s.keys, func(k *key) uint64 { return k.Seq })
 	return nil
 }
 
