@@ -1,11 +1,13 @@
 // Command kmsharness runs the KMS custom key store test harness.
 //
-//	kmsharness up --print-env    start the harness with a ready 2-HSM cluster
+//	kmsharness up --print-env              start the harness with a ready 2-HSM cluster
+//	kmsharness cluster create --print-env  add a ready cluster to the running harness
 package main
 
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -17,7 +19,8 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newUpCommand())
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newUpCommand(), newClusterCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "kmsharness:", err)
 		os.Exit(exitCode(err))
@@ -29,6 +32,11 @@ type usageError struct{ error }
 
 func exitCode(err error) int {
 	if _, ok := err.(usageError); ok {
+		return 2
+	}
+	// Cobra's own command-line errors.
+	msg := err.Error()
+	if strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "accepts ") || strings.HasPrefix(msg, "unknown ") {
 		return 2
 	}
 	return 1

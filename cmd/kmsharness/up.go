@@ -79,7 +79,7 @@ func runUp(parent context.Context, f upFlags, level slog.Level, stdout, stderr i
 	log.Info("ready", "cluster", cluster.ID, "kms", h.KMSEndpoint(), "cloudhsm", h.CloudHSMEndpoint(),
 		"control", h.ControlEndpoint(), "took", time.Since(started).Round(time.Millisecond))
 	if f.printEnv {
-		for _, kv := range [][2]string{
+		printExports(stdout, [][2]string{
 			{"KMS_ENDPOINT", h.KMSEndpoint()},
 			{"CLOUDHSM_ENDPOINT", h.CloudHSMEndpoint()},
 			{"KMSHARNESS_CONTROL", h.ControlEndpoint()},
@@ -91,13 +91,18 @@ func runUp(parent context.Context, f upFlags, level slog.Level, stdout, stderr i
 			{"AWS_DEFAULT_REGION", h.Region()},
 			{"AWS_ACCESS_KEY_ID", harness.AccessKeyID},
 			{"AWS_SECRET_ACCESS_KEY", harness.SecretAccessKey},
-		} {
-			fmt.Fprintf(stdout, "export %s=%s\n", kv[0], shellQuote(kv[1]))
-		}
+		})
 	}
 	<-ctx.Done()
 	log.Info("shutting down")
 	return nil
+}
+
+// printExports prints "export NAME=value" lines, quoted for a POSIX shell.
+func printExports(w io.Writer, vars [][2]string) {
+	for _, kv := range vars {
+		fmt.Fprintf(w, "export %s=%s\n", kv[0], shellQuote(kv[1]))
+	}
 }
 
 // shellQuote quotes s for a POSIX shell when it needs it.

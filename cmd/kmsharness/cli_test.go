@@ -1,0 +1,154 @@
+package main_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
+
+	"github.com/kmsharness/kmsharness/internal/testenv"
+)
+
+var bin string
+
+func TestCLI(t *testing.T) {
+	RegisterFailHandler(Fail)
+	SetDefaultEventuallyTimeout(30 * time.Second)
+	RunSpecs(t, "kmsharness CLI")
+}
+
+var _ = SynchronizedBeforeSuite(func() []byte {
+	dir := filepath.Join(os.TempDir(), "kmsharness-cli-test-bin")
+	_, err := testenv.BuildBinary(dir, "./cmd/hsmnode")
+	Expect(err).NotTo(HaveOccurred())
+	path, err := testenv.BuildBinary(dir, "./cmd/kmsharness")
+	Expect(err).NotTo(HaveOccurred())
+	return []byte(path)
+}, func(path []byte) { bin = string(path) })
+
+// up starts `kmsharness up --print-env` and returns its variables, the
+// process, and a channel that yields its exit error.
+func up(args ...string) (map[string]string, *exec.Cmd, <-chan error) {
+	cmd := exec.Command(bin, append([]string{"up", "--print-env"}, args...)...)
+	cmd.Env = append(os.Environ(), "KMSHARNESS_HSMNODE=") // use the hsmnode next to the binary
+	cmd.Stderr = GinkgoWriter
+	out, err := cmd.StdoutPipe()
+	Expect(err).NotTo(HaveOccurred())
+	Expect(cmd.Start()).To(Succeed())
+	vars := readExports(out, "AWS_SECRET_ACCESS_KEY")
+	exited := make(chan error, 1)
+	go func() {
+		_, _ = io.Copy(io.Discard, out)
+		exited <- cmd.Wait()
+	}()
+	DeferCleanup(func() { _ = cmd.Process.Kill() })
+	return vars, cmd, exited
+}
+
+// readExports reads export lines until the one for last.
+func readExports(r io.Reader, last string) map[string]string {
+	vars := map[string]string{}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "export "), "=")
+		Expect(ok).To(BeTrue(), "line %q", sc.Text())
+		vars[name] = strings.Trim(value, "'")
+		if name == last {
+			break
+		}
+	}
+	return vars
+}
+
+var _ = Describe("kmsharness up", func() {
+	It("prints every variable once ready, and stops every node on SIGTERM", func() {
+		vars, cmd, exited := up()
+		for _, name := range []string{"KMS_ENDPOINT", "CLOUDHSM_ENDPOINT", "KMSHARNESS_CONTROL", "CLUSTER_ID", "TRUST_ANCHOR_FILE",
+			"KMSUSER_PASSWORD", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
+			Expect(vars).To(HaveKeyWithValue(name, Not(BeEmpty())), name)
+		}
+		Expect(vars["CLUSTER_ID"]).To(MatchRegexp(`^cluster-[2-7a-z]{11}$`))
+		Expect(vars["TRUST_ANCHOR_FILE"]).To(BeARegularFile())
+		Expect(vars["KMS_ENDPOINT"]).To(HavePrefix("http://127.0.0.1:"))
+
+		created := exec.Command(bin, "cluster", "create", "--print-env", "--hsms", "3")
+		created.Env = append(os.Environ(), "KMSHARNESS_CONTROL="+vars["KMSHARNESS_CONTROL"])
+		out, err := created.Output()
+		Expect(err).NotTo(HaveOccurred())
+		more := readExports(strings.NewReader(string(out)), "KMSUSER_PASSWORD")
+		Expect(more["CLUSTER_ID"]).To(MatchRegexp(`^cluster-`))
+		Expect(more["CLUSTER_ID"]).NotTo(Equal(vars["CLUSTER_ID"]))
+		Expect(more["TRUST_ANCHOR_FILE"]).To(BeARegularFile())
+
+		dir := filepath.Dir(filepath.Dir(filepath.Dir(vars["TRUST_ANCHOR_FILE"])))
+		Expect(cmd.Process.Signal(syscall.SIGTERM)).To(Succeed())
+		Eventually(exited).Should(Receive(BeNil()), "exit status 0")
+		Expect(dir).NotTo(BeADirectory(), "the harness removed its files")
+		Expect(nodesUnder(dir)).To(BeEmpty(), "no hsmnode of this harness runs")
+	})
+
+	It("exits 2 on a bad command line, and cluster create without a harness", func() {
+		for _, args := range [][]string{{"nope"}, {"up", "--hsms", "0"}, {"up", "--bogus"}, {"cluster", "create"}} {
+			cmd := exec.Command(bin, args...)
+			cmd.Env = append(os.Environ(), "KMSHARNESS_CONTROL=")
+			session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+			Expect(err).NotTo(HaveOccurred())
+			Eventually(session).Should(gexec.Exit(2), "kmsharness %v", args)
+		}
+	})
+})
+
+// nodesUnder lists hsmnode processes whose data directory is under dir.
+func nodesUnder(dir string) []string {
+	var found []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(cmdline), "hsmnode") && strings.Contains(string(cmdline), dir) {
+			found = append(found, e.Name())
+		}
+	}
+	return found
+}
+
+// BenchmarkUpToReady measures `kmsharness up` from start to its printed
+// environment (control plane, a 2-HSM cluster, the KMS front end).
+//
+//	go test ./cmd/kmsharness -run '^$' -bench UpToReady -benchtime 10x
+func BenchmarkUpToReady(b *testing.B) {
+	dir := b.TempDir()
+	if _, err := testenv.BuildBinary(dir, "./cmd/hsmnode"); err != nil {
+		b.Fatal(err)
+	}
+	kmsharness, err := testenv.BuildBinary(dir, "./cmd/kmsharness")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		cmd := exec.CommandContext(ctx, kmsharness, "up", "--print-env")
+		cmd.Env = append(os.Environ(), "KMSHARNESS_HSMNODE=")
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		sc := bufio.NewScanner(out)
+		for sc.Scan() && !strings.Contains(sc.Text(), "AWS_SECRET_ACCESS_KEY") {
+		}
+		b.StopTimer()
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		cancel()
+		b.StartTimer()
+	}
+}
