@@ -15,7 +15,9 @@ func aliasSpecs(s *suite) {
 			name := "alias/" + uniqueName("conformance")
 			_, err := client.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(name), TargetKeyId: a.KeyId})
 			gomega.Expect(err).NotTo(gomega.HaveOccurred())
-			ginkgo.DeferCleanup(func(ctx ginkgo.SpecContext) { _, _ = client.DeleteAlias(ctx, &kms.DeleteAliasInput{AliasName: aws.String(name)}) })
+			ginkgo.DeferCleanup(func(ctx ginkgo.SpecContext) {
+				_, _ = client.DeleteAlias(ctx, &kms.DeleteAliasInput{AliasName: aws.String(name)})
+			})
 			_, err = client.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(name), TargetKeyId: b.KeyId})
 			gomega.Expect(err).To(failWith("AlreadyExistsException"))
 			gomega.Expect(aws.ToString(keyState(ctx, s, aws.String(name)).KeyId)).To(gomega.Equal(aws.ToString(a.KeyId)))

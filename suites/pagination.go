@@ -102,7 +102,9 @@ func paginationSpecs(s *suite) {
 				name := "alias/" + uniqueName("page")
 				_, err := client.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(name), TargetKeyId: k.KeyId})
 				gomega.Expect(err).NotTo(gomega.HaveOccurred())
-				ginkgo.DeferCleanup(func(ctx ginkgo.SpecContext) { _, _ = client.DeleteAlias(ctx, &kms.DeleteAliasInput{AliasName: aws.String(name)}) })
+				ginkgo.DeferCleanup(func(ctx ginkgo.SpecContext) {
+					_, _ = client.DeleteAlias(ctx, &kms.DeleteAliasInput{AliasName: aws.String(name)})
+				})
 				want = append(want, name)
 			}
 			list := func(marker *string) (pageResult, error) {
