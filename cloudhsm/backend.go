@@ -36,6 +36,10 @@ type HSMBackend interface {
 	// StartHSM starts the node and returns its address once it accepts
 	// connections.
 	StartHSM(ctx context.Context, spec HSMSpec) (address string, err error)
+	// ResumeHSM starts again, from its kept data, a node a previous run
+	// started (the control plane restored from its state file), and returns
+	// its new address.
+	ResumeHSM(ctx context.Context, hsmID string) (address string, err error)
 	// StopHSM stops the node and deletes its data.
 	StopHSM(ctx context.Context, hsmID string) error
 	// UpdateTLS replaces the node's certificate chain (once the cluster is

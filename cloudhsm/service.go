@@ -10,8 +10,10 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/x509/pkix"
+	"errors"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -37,6 +39,7 @@ type options struct {
 	logger          *slog.Logger
 	subnetPrefix    int
 	maxHSMs         int
+	stateFile       string
 }
 
 // Option configures a Service.
@@ -76,11 +79,12 @@ type Service struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu       sync.Mutex
-	net      network
-	clusters map[string]*cluster
-	backups  map[string]*backup
-	closed   bool
+	mu        stateLock
+	lastSaved []byte // the state file's content, to skip unchanged writes
+	net       network
+	clusters  map[string]*cluster
+	backups   map[string]*backup
+	closed    bool
 }
 
 // New returns a control plane that runs HSMs on backend and reaches them
@@ -104,15 +108,30 @@ func New(backend HSMBackend, appliance Appliance, opts ...Option) (*Service, err
 		clusters: map[string]*cluster{}, backups: map[string]*backup{},
 		defaultVPC: newHexID("vpc-"),
 	}
-	if s.awsRoot, err = pki.NewSelfSignedCA("AWS CloudHSM hardware (emulated)"); err != nil {
-		return nil, err
-	}
-	if s.manufacturerRoot, err = pki.NewSelfSignedCA("HSM manufacturer (emulated)"); err != nil {
-		return nil, err
-	}
-	for _, zone := range []string{"a", "b", "c"} {
-		if _, err := s.net.add(s.defaultVPC, o.region+zone, o.subnetPrefix); err != nil {
+	restored := false
+	if o.stateFile != "" {
+		data, err := os.ReadFile(o.stateFile)
+		switch {
+		case err == nil:
+			if err := s.restore(data); err != nil {
+				return nil, err
+			}
+			restored = true
+		case !errors.Is(err, os.ErrNotExist):
 			return nil, err
+		}
+	}
+	if !restored {
+		if s.awsRoot, err = pki.NewSelfSignedCA("AWS CloudHSM hardware (emulated)"); err != nil {
+			return nil, err
+		}
+		if s.manufacturerRoot, err = pki.NewSelfSignedCA("HSM manufacturer (emulated)"); err != nil {
+			return nil, err
+		}
+		for _, zone := range []string{"a", "b", "c"} {
+			if _, err := s.net.add(s.defaultVPC, o.region+zone, o.subnetPrefix); err != nil {
+				return nil, err
+			}
 		}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -128,6 +147,15 @@ func New(backend HSMBackend, appliance Appliance, opts ...Option) (*Service, err
 			"DeleteHsm":         s.deleteHSM,
 			"DescribeBackups":   s.describeBackups,
 		},
+	}
+	if restored {
+		ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
+		s.resumeHSMs(ctx)
+		cancel()
+	}
+	if o.stateFile != "" {
+		s.save()
+		s.async(s.saver)
 	}
 	return s, nil
 }
@@ -146,6 +174,9 @@ func (s *Service) Close(context.Context) error {
 	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
+	if s.opts.stateFile != "" {
+		s.save()
+	}
 	return nil
 }
 

@@ -99,6 +99,10 @@ func (h *Harness) start(ctx context.Context) error {
 	if h.opts.delays != nil {
 		cpOpts = append(cpOpts, cloudhsm.WithDelays(*h.opts.delays))
 	}
+	if h.opts.dataDir != "" {
+		// The control plane's clusters (and their nodes) survive restarts too.
+		cpOpts = append(cpOpts, cloudhsm.WithStateFile(filepath.Join(h.dir, "cloudhsm.json")))
+	}
 	if h.cloudHSM, err = cloudhsm.New(backend, appliance{}, cpOpts...); err != nil {
 		return err
 	}

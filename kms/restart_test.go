@@ -69,3 +69,49 @@ var _ = Describe("A restarted KMS front end", func() {
 		Expect(err).NotTo(HaveOccurred(), "the reconnected store makes keys")
 	})
 })
+
+var _ = Describe("A harness restarted on its data directory", func() {
+	It("brings back its clusters, their HSMs and keys, and the KMS state, and reconnects the stores", func(ctx SpecContext) {
+		dir := GinkgoT().TempDir()
+		start := func() (*harness.Harness, *kms.Client) {
+			hh, err := harness.Start(ctx, harness.WithDataDir(dir), harness.WithLogger(testenv.Logger(GinkgoWriter)))
+			DeferCleanup(hh.Close, context.Background())
+			Expect(err).NotTo(HaveOccurred())
+			return hh, kms.New(kms.Options{Region: hh.Region(), BaseEndpoint: aws.String(hh.KMSEndpoint()),
+				Credentials: credentials.NewStaticCredentialsProvider(harness.AccessKeyID, harness.SecretAccessKey, "")})
+		}
+		first, c := start()
+		cl, err := first.NewCluster(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		out, err := c.CreateCustomKeyStore(ctx, &kms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String("survivor"), CloudHsmClusterId: aws.String(cl.ID),
+			TrustAnchorCertificate: aws.String(string(cl.TrustAnchorPEM)), KeyStorePassword: aws.String(cl.KMSUserPassword)})
+		Expect(err).NotTo(HaveOccurred())
+		_, err = c.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: out.CustomKeyStoreId})
+		Expect(err).NotTo(HaveOccurred())
+		var key *kms.CreateKeyOutput
+		Eventually(func() error {
+			key, err = c.CreateKey(ctx, &kms.CreateKeyInput{Origin: types.OriginTypeAwsCloudhsm, CustomKeyStoreId: out.CustomKeyStoreId})
+			return err
+		}).Should(Succeed())
+		ct, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: key.KeyMetadata.KeyId, Plaintext: []byte("across restarts")})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(first.Close(ctx)).To(Succeed())
+
+		second, c := start()
+		info, err := second.ControlPlane().Cluster(cl.ID)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(info.State).To(Equal("ACTIVE"))
+		Expect(info.HSMs).To(HaveLen(2))
+		Expect(info.HSMs).To(HaveEach(HaveField("State", "ACTIVE")))
+		Eventually(func() (string, error) {
+			dec, err := c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: ct.CiphertextBlob})
+			if err != nil {
+				return "", err
+			}
+			return string(dec.Plaintext), nil
+		}).Should(Equal("across restarts"))
+		more, err := second.NewCluster(ctx)
+		Expect(err).NotTo(HaveOccurred(), "the restored control plane makes clusters")
+		Expect(more.ID).NotTo(Equal(cl.ID))
+	})
+})

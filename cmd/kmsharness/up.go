@@ -2,17 +2,20 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/kmsharness/kmsharness/cloudhsm"
 	"github.com/kmsharness/kmsharness/harness"
 )
 
@@ -23,6 +26,7 @@ type upFlags struct {
 	region           string
 	lockoutThreshold int
 	logLevel         string
+	dataDir          string
 }
 
 func newUpCommand() *cobra.Command {
@@ -52,6 +56,7 @@ until SIGINT or SIGTERM, then stops every HSM node and removes its files.`,
 	cmd.Flags().StringVar(&f.region, "region", "us-east-1", "AWS region to emulate")
 	cmd.Flags().IntVar(&f.lockoutThreshold, "lockout-threshold", 5, "consecutive failed logins that lock an HSM user")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
+	cmd.Flags().StringVar(&f.dataDir, "data-dir", "", "keep all state here and resume it on the next start (default: a temporary directory, removed at exit)")
 	return cmd
 }
 
@@ -60,8 +65,12 @@ func runUp(parent context.Context, f upFlags, level slog.Level, stdout, stderr i
 	defer stop()
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	started := time.Now()
-	h, err := harness.Start(ctx, harness.WithBackend(harness.Backend(f.backend)), harness.WithRegion(f.region),
-		harness.WithLockoutThreshold(f.lockoutThreshold), harness.WithLogger(log))
+	opts := []harness.Option{harness.WithBackend(harness.Backend(f.backend)), harness.WithRegion(f.region),
+		harness.WithLockoutThreshold(f.lockoutThreshold), harness.WithLogger(log)}
+	if f.dataDir != "" {
+		opts = append(opts, harness.WithDataDir(f.dataDir))
+	}
+	h, err := harness.Start(ctx, opts...)
 	defer func() {
 		closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -72,18 +81,18 @@ func runUp(parent context.Context, f upFlags, level slog.Level, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	cluster, err := h.NewCluster(ctx, harness.WithHSMs(f.hsms))
+	cluster, err := upCluster(ctx, h, f)
 	if err != nil {
 		return err
 	}
-	log.Info("ready", "cluster", cluster.ID, "kms", h.KMSEndpoint(), "cloudhsm", h.CloudHSMEndpoint(),
+	log.Info("ready", "cluster", cluster.ClusterID, "kms", h.KMSEndpoint(), "cloudhsm", h.CloudHSMEndpoint(),
 		"control", h.ControlEndpoint(), "took", time.Since(started).Round(time.Millisecond))
 	if f.printEnv {
 		printExports(stdout, [][2]string{
 			{"KMS_ENDPOINT", h.KMSEndpoint()},
 			{"CLOUDHSM_ENDPOINT", h.CloudHSMEndpoint()},
 			{"KMSHARNESS_CONTROL", h.ControlEndpoint()},
-			{"CLUSTER_ID", cluster.ID},
+			{"CLUSTER_ID", cluster.ClusterID},
 			{"TRUST_ANCHOR_FILE", cluster.TrustAnchorFile},
 			{"KMSUSER_PASSWORD", cluster.KMSUserPassword},
 			{"AWS_REGION", h.Region()},
@@ -96,6 +105,35 @@ func runUp(parent context.Context, f upFlags, level slog.Level, stdout, stderr i
 	<-ctx.Done()
 	log.Info("shutting down")
 	return nil
+}
+
+// upCluster returns the cluster up made on an earlier start with the same
+// --data-dir, if it is still ACTIVE, or makes a new one (and remembers it).
+func upCluster(ctx context.Context, h *harness.Harness, f upFlags) (*harness.ClusterResponse, error) {
+	remembered := filepath.Join(h.Dir(), "up-cluster.json")
+	if f.dataDir != "" {
+		if data, err := os.ReadFile(remembered); err == nil {
+			var c harness.ClusterResponse
+			if json.Unmarshal(data, &c) == nil {
+				if info, err := h.ControlPlane().Cluster(c.ClusterID); err == nil && info.State == cloudhsm.ClusterActive {
+					return &c, nil
+				}
+			}
+		}
+	}
+	cluster, err := h.NewCluster(ctx, harness.WithHSMs(f.hsms))
+	if err != nil {
+		return nil, err
+	}
+	c := &harness.ClusterResponse{ClusterID: cluster.ID, TrustAnchorPEM: string(cluster.TrustAnchorPEM),
+		TrustAnchorFile: cluster.TrustAnchorFile, KMSUserPassword: cluster.KMSUserPassword}
+	if f.dataDir != "" {
+		data, _ := json.Marshal(c)
+		if err := os.WriteFile(remembered, data, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
 }
 
 // printExports prints "export NAME=value" lines, quoted for a POSIX shell.

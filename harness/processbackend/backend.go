@@ -329,6 +329,18 @@ func (b *Backend) Restart(ctx context.Context, hsmID string) (string, error) {
 	return b.start(ctx, hsmID, p.dir, p.addr)
 }
 
+// ResumeHSM starts the node of a previous run from its data directory.
+func (b *Backend) ResumeHSM(ctx context.Context, hsmID string) (string, error) {
+	dir := filepath.Join(b.cfg.Root, hsmID)
+	if _, err := os.Stat(filepath.Join(dir, nodefiles.StateFile)); err != nil {
+		return "", fmt.Errorf("resume %s: no node data: %w", hsmID, err)
+	}
+	if b.Running(hsmID) {
+		return b.Address(hsmID)
+	}
+	return b.start(ctx, hsmID, dir, "127.0.0.1:0")
+}
+
 // StopHSM stops the node and deletes its data (the HSM is gone).
 func (b *Backend) StopHSM(ctx context.Context, hsmID string) error {
 	p, err := b.proc(hsmID)
