@@ -70,6 +70,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// Catch the signals before anyone can learn our address and send one.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
 
 	n, err := node.Open(node.Config{
 		DataDir: *dataDir, LibraryPath: *lib, LockoutThreshold: *threshold, MaxSessions: *maxSessions, Logger: log,
@@ -88,8 +91,6 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "%s\n", ready)
 	log.Info("serving", "listen", l.Addr().String())
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	if *exitOnStdin {
 		go func() {
 			_, _ = io.Copy(io.Discard, stdin)
