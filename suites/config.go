@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 )
 
 // Cluster is a CloudHSM cluster a custom key store can use: ACTIVE, with
@@ -55,8 +56,9 @@ type Config struct {
 type suite struct {
 	cfg *Config
 
-	mu   sync.Mutex
-	used int
+	mu      sync.Mutex
+	used    int
+	clients [2]*kms.Client // without and with retries
 }
 
 // ErrNoCluster means the target has no cluster left for a spec.

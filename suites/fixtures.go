@@ -23,22 +23,31 @@ const (
 	pollInterval   = 20 * time.Millisecond
 )
 
-// client returns a KMS client for the target. retries=false turns off the
-// SDK's retries (for specs that count on one attempt, such as quota ones,
-// since the SDK retries LimitExceededException).
+// client returns the suite's KMS client for the target. retries=false gives
+// one that does not retry (for specs that count on one attempt, such as
+// quota ones: the SDK retries LimitExceededException). Each has a transport
+// of its own, so nothing else in the process can close its connections.
 func (s *suite) client(retries bool) *kms.Client {
-	return kms.New(kms.Options{
-		Region:       s.cfg.Region,
-		BaseEndpoint: aws.String(s.cfg.Endpoint),
-		Credentials:  s.cfg.Credentials,
-		HTTPClient:   &http.Client{Timeout: 30 * time.Second},
-		RetryMaxAttempts: func() int {
-			if retries {
-				return 3
-			}
-			return 1
-		}(),
-	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := 0
+	if retries {
+		i = 1
+	}
+	if s.clients[i] == nil {
+		attempts := 1
+		if retries {
+			attempts = 3
+		}
+		s.clients[i] = kms.New(kms.Options{
+			Region:           s.cfg.Region,
+			BaseEndpoint:     aws.String(s.cfg.Endpoint),
+			Credentials:      s.cfg.Credentials,
+			HTTPClient:       &http.Client{Timeout: 30 * time.Second, Transport: http.DefaultTransport.(*http.Transport).Clone()},
+			RetryMaxAttempts: attempts,
+		})
+	}
+	return s.clients[i]
 }
 
 // errorCode returns the AWS error code of err, "" if it has none.
