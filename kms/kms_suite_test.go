@@ -28,8 +28,11 @@ func TestKMS(t *testing.T) {
 	RunSpecs(t, "kms")
 }
 
-// A "day" of a deletion window lasts 10 ms here, so that keys scheduled for
-// deletion are really deleted and stores can be cleaned up.
+// A "day" of a deletion window lasts 25 ms here, so that keys scheduled for
+// deletion are really deleted and stores can be cleaned up (7 days: 175 ms),
+// while a 30-day window outlasts a disconnect. Connecting takes 300 ms and
+// disconnecting 200 ms, long enough for the specs of the transient states to
+// act in them even on a loaded machine.
 var _ = testenv.HarnessPerProcess(&h, func(h *harness.Harness) {
 	cfg = suites.Config{
 		Endpoint:    h.KMSEndpoint(),
@@ -38,6 +41,7 @@ var _ = testenv.HarnessPerProcess(&h, func(h *harness.Harness) {
 		Provider:    suites.ControlAPI{URL: h.ControlEndpoint()},
 		Control:     h.ControlEndpoint(),
 	}
-}, harness.WithKMSOptions(kms.WithDayLength(10*time.Millisecond)))
+}, harness.WithKMSOptions(kms.WithDayLength(25*time.Millisecond),
+	kms.WithConnectDelay(300*time.Millisecond), kms.WithDisconnectDelay(200*time.Millisecond)))
 
 var _ = suites.Register(&cfg)

@@ -81,9 +81,11 @@ func keySpecs(s *suite) {
 				st := connectedStore(ctx, s)
 				client := s.client(true)
 				k := newHSMKey(ctx, s, st.ID)
-				out, err := client.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: k.KeyId, PendingWindowInDays: aws.Int32(7)})
+				// The longest window, so that the key outlives the spec.
+				out, err := client.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: k.KeyId, PendingWindowInDays: aws.Int32(30)})
 				gomega.Expect(err).NotTo(gomega.HaveOccurred())
 				gomega.Expect(out.KeyState).To(gomega.Equal(types.KeyStatePendingDeletion))
+				gomega.Expect(out.PendingWindowInDays).To(gomega.HaveValue(gomega.BeEquivalentTo(30)))
 				gomega.Expect(aws.ToString(out.KeyId)).To(gomega.Equal(aws.ToString(k.Arn)))
 				gomega.Expect(out.DeletionDate).NotTo(gomega.BeNil())
 				_, err = client.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: k.KeyId, PendingWindowInDays: aws.Int32(7)})

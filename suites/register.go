@@ -12,6 +12,7 @@ var groups = []func(s *suite){
 	protocolSpecs,
 	keyStoreLifecycleSpecs,
 	keyStoreValidationSpecs,
+	transientStateSpecs,
 	keySpecs,
 	cryptoSpecs,
 	aliasSpecs,
