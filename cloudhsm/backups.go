@@ -20,6 +20,28 @@ func (s *Service) recordBackup(c *cluster, sourceHSM string, image []byte) *back
 	return b
 }
 
+// latestBackup returns the newest READY backup taken of the cluster, or
+// nil; s.mu is held.
+func (s *Service) latestBackup(clusterID string) *backup {
+	var latest *backup
+	for _, b := range s.backups {
+		if b.ClusterID == clusterID && b.State == BackupReady && (latest == nil || b.Created.After(latest.Created)) {
+			latest = b
+		}
+	}
+	return latest
+}
+
+// LatestBackup returns the ID of the newest READY backup of the cluster.
+func (s *Service) LatestBackup(clusterID string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b := s.latestBackup(clusterID); b != nil {
+		return b.ID, true
+	}
+	return "", false
+}
+
 // TakeBackup backs up an ACTIVE HSM of the cluster now and returns the
 // backup's ID (CloudHSM also does this daily and whenever an HSM is added).
 func (s *Service) TakeBackup(ctx context.Context, clusterID string) (string, error) {

@@ -108,3 +108,42 @@ func (s *Service) RefreshActivation(ctx context.Context, clusterID string) (stri
 	}
 	return c.State, nil
 }
+
+// DeleteSubnet deletes a subnet of the emulated VPC, as someone deleting it
+// in EC2 would; clusters that use it keep naming it.
+func (s *Service) DeleteSubnet(subnetID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub, ok := s.net.subnets[subnetID]
+	if !ok || sub.Deleted {
+		return notFound("Subnet %s not found", subnetID)
+	}
+	sub.Deleted = true
+	return nil
+}
+
+// FillSubnet takes every free address of a subnet (as other interfaces in
+// the VPC would) and returns a function that frees them again.
+func (s *Service) FillSubnet(subnetID string) (release func(), err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub, ok := s.net.subnets[subnetID]
+	if !ok {
+		return nil, notFound("Subnet %s not found", subnetID)
+	}
+	var taken []string
+	for sub.free() > 0 {
+		ip, err := sub.allocate("", "filler")
+		if err != nil {
+			break
+		}
+		taken = append(taken, ip)
+	}
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, ip := range taken {
+			sub.release(ip)
+		}
+	}, nil
+}

@@ -78,6 +78,10 @@ func (s *Service) hsmSpec(c *cluster, h *hsm) (HSMSpec, imageSource, error) {
 	var src imageSource
 	if active := c.activeHSMs(); len(active) > 0 {
 		src.from = active[0]
+	} else if latest := s.latestBackup(c.ID); latest != nil {
+		// A cluster that lost all its HSMs gets its latest backup back, as
+		// CloudHSM restores the most recent backup onto the first new HSM.
+		src.image = latest.image
 	} else if c.restoreImage != nil {
 		src.image = c.restoreImage
 	} else if len(c.HSMs) == 0 {

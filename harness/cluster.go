@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 
@@ -51,8 +50,8 @@ type ClusterOption func(*clusterOptions)
 // availability zones in turn.
 func WithHSMs(n int) ClusterOption { return func(o *clusterOptions) { o.hsms = n } }
 
-// WithZones restricts the cluster to these availability zones (default:
-// every zone of the default VPC).
+// WithZones puts the cluster in these availability zones (default: every
+// zone of the default VPC). It gets a new subnet in each.
 func WithZones(zones ...string) ClusterOption { return func(o *clusterOptions) { o.zones = zones } }
 
 // pollInterval is how often the harness looks at an asynchronous state.
@@ -71,18 +70,25 @@ func (h *Harness) NewCluster(ctx context.Context, opts ...ClusterOption) (*Clust
 	if o.hsms < 1 {
 		return nil, errors.New("harness: a cluster needs at least one HSM")
 	}
-	// One subnet of the default VPC per zone (Subnets lists them by zone).
-	var subnets []string
-	lastZone := ""
-	for _, s := range h.cloudHSM.Subnets() {
-		if s.VPCID == h.cloudHSM.DefaultVPC() && !s.Deleted && s.AvailabilityZone != lastZone &&
-			(o.zones == nil || slices.Contains(o.zones, s.AvailabilityZone)) {
-			subnets = append(subnets, s.ID)
-			lastZone = s.AvailabilityZone
+	// Subnets of its own in each zone of the default VPC, so that faults on
+	// a cluster's subnets touch no other cluster.
+	zones := o.zones
+	if zones == nil {
+		seen := map[string]bool{}
+		for _, s := range h.cloudHSM.Subnets() {
+			if s.VPCID == h.cloudHSM.DefaultVPC() && !seen[s.AvailabilityZone] {
+				seen[s.AvailabilityZone] = true
+				zones = append(zones, s.AvailabilityZone)
+			}
 		}
 	}
-	if len(subnets) == 0 {
-		return nil, errors.New("harness: no subnet in the requested zones")
+	var subnets []string
+	for _, zone := range zones {
+		sub, err := h.cloudHSM.AddSubnet(h.cloudHSM.DefaultVPC(), zone, 24)
+		if err != nil {
+			return nil, fmt.Errorf("harness: subnet for a new cluster: %w", err)
+		}
+		subnets = append(subnets, sub.ID)
 	}
 	created, err := h.client.CreateCluster(ctx, &cloudhsmv2.CreateClusterInput{HsmType: aws.String("hsm1.medium"), SubnetIds: subnets})
 	if err != nil {
@@ -92,6 +98,7 @@ func (h *Harness) NewCluster(ctx context.Context, opts ...ClusterOption) (*Clust
 	if err := c.build(ctx, o); err != nil {
 		return c, fmt.Errorf("harness: cluster %s: %w", c.ID, err)
 	}
+	h.remember(c)
 	return c, nil
 }
 

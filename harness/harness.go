@@ -40,6 +40,7 @@ type Harness struct {
 
 	backend  *processbackend.Backend
 	cloudHSM *cloudhsm.Service
+	proxies  *proxies
 	kmsMu    sync.RWMutex // guards kms, which RestartKMS replaces
 	kms      *kms.Service
 	servers  []*http.Server
@@ -48,8 +49,29 @@ type Harness struct {
 	control  string
 	client   *cloudhsmv2.Client
 
+	clustersMu sync.Mutex
+	clusters   map[string]*Cluster // ready clusters the harness made, by ID
+
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// remember records a ready cluster, so that faults can act as its officer.
+func (h *Harness) remember(c *Cluster) {
+	h.clustersMu.Lock()
+	defer h.clustersMu.Unlock()
+	if h.clusters == nil {
+		h.clusters = map[string]*Cluster{}
+	}
+	h.clusters[c.ID] = c
+}
+
+// ClusterByID returns a ready cluster the harness made (or restored).
+func (h *Harness) ClusterByID(id string) (*Cluster, bool) {
+	h.clustersMu.Lock()
+	defer h.clustersMu.Unlock()
+	c, ok := h.clusters[id]
+	return c, ok
 }
 
 // Start starts the control plane and its HSM backend. The returned Harness
@@ -114,6 +136,7 @@ func (h *Harness) start(ctx context.Context) error {
 		BaseEndpoint: aws.String(h.endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, ""),
 	})
+	h.proxies = newProxies()
 	if h.kms, err = h.openKMS(); err != nil {
 		return err
 	}
@@ -156,7 +179,7 @@ func (h *Harness) openKMS() (*kms.Service, error) {
 	if h.opts.dataDir != "" {
 		opts = append(opts, kms.WithDataDir(filepath.Join(h.dir, "kms")))
 	}
-	return kms.New(kmsCloud{client: h.client, plane: h.cloudHSM}, opts...)
+	return kms.New(kmsCloud{client: h.client, plane: h.cloudHSM, proxies: h.proxies}, opts...)
 }
 
 // serveKMS hands requests to the current KMS front end.
@@ -214,6 +237,9 @@ func (h *Harness) Close(ctx context.Context) error {
 		}
 		if h.kms != nil {
 			errs = append(errs, h.kms.Close())
+		}
+		if h.proxies != nil {
+			h.proxies.close()
 		}
 		if h.cloudHSM != nil {
 			errs = append(errs, h.cloudHSM.Close(ctx))

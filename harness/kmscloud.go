@@ -16,8 +16,9 @@ import (
 // CloudHSMv2 API (the real wire protocol), subnets and HSM interface
 // addresses through the emulated VPC. It implements kms.Cloud.
 type kmsCloud struct {
-	client *cloudhsmv2.Client
-	plane  *cloudhsm.Service
+	client  *cloudhsmv2.Client
+	plane   *cloudhsm.Service
+	proxies *proxies
 }
 
 func (c kmsCloud) DescribeCluster(ctx context.Context, clusterID string) (*kms.Cluster, error) {
@@ -56,7 +57,8 @@ func (c kmsCloud) HSMAddress(_ context.Context, clusterID, hsmID string) (string
 	}
 	for _, h := range info.HSMs {
 		if h.ID == hsmID && h.Address != "" {
-			return h.Address, nil
+			// KMS reaches the node through its fault proxy.
+			return c.proxies.address(h.ID, h.Address)
 		}
 	}
 	return "", errors.New("HSM " + hsmID + " has no network interface")

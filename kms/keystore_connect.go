@@ -124,6 +124,9 @@ func (s *Service) connect(ctx context.Context, st *keyStore) (*hsmclient.Cluster
 	if ctx.Err() != nil {
 		return nil, "", ctx.Err()
 	}
+	if s.failpointArmed(FailpointConnect, st.ClusterID) {
+		return nil, "", fail(CodeInternalError, "failpoint %s armed", FailpointConnect)
+	}
 	cluster, err := s.cloud.DescribeCluster(ctx, st.ClusterID)
 	if errors.Is(err, ErrClusterNotFound) || (err == nil && (cluster.State == "DELETED" || cluster.State == "DELETE_IN_PROGRESS")) {
 		return nil, "", fail(CodeClusterNotFound, "cluster %s not found", st.ClusterID)

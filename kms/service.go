@@ -100,6 +100,45 @@ type Service struct {
 	keyOrder []*key // the keys by Seq, for ListKeys pages without sorting
 	aliases  map[string]*alias
 	sessions map[string]*storeSession // runtime state of stores, by ID
+
+	failpointsMu sync.Mutex
+	failpoints   map[string]int // "name/clusterID" -> times armed
+}
+
+// Failpoints of the KMS front end, armed by tests through ArmFailpoint.
+const (
+	// FailpointConnect makes a connect to the cluster fail with
+	// INTERNAL_ERROR, as an internal KMS failure would.
+	FailpointConnect = "connect"
+)
+
+// ArmFailpoint arms a named failpoint for one cluster and returns the
+// function that disarms it. Failpoints are the one seam inside KMS: they
+// stand for KMS's own internal errors, which no outside fault can cause.
+func (s *Service) ArmFailpoint(name, clusterID string) (disarm func()) {
+	key := name + "/" + clusterID
+	s.failpointsMu.Lock()
+	if s.failpoints == nil {
+		s.failpoints = map[string]int{}
+	}
+	s.failpoints[key]++
+	s.failpointsMu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.failpointsMu.Lock()
+			defer s.failpointsMu.Unlock()
+			if s.failpoints[key]--; s.failpoints[key] <= 0 {
+				delete(s.failpoints, key)
+			}
+		})
+	}
+}
+
+func (s *Service) failpointArmed(name, clusterID string) bool {
+	s.failpointsMu.Lock()
+	defer s.failpointsMu.Unlock()
+	return s.failpoints[name+"/"+clusterID] > 0
 }
 
 // storeSession is the runtime side of a store: the work in progress

@@ -1,0 +1,4 @@
+package kms_test
+
+// errCode is code, under a name the table's code parameter does not shadow.
+var errCode = code
