@@ -15,10 +15,12 @@ type fault struct {
 	inject func(ctx context.Context, t Target, scope Scope) (Heal, error)
 }
 
-func (f *fault) Name() string   { return f.name }
-func (f *fault) Code() string   { return f.code }
-func (f *fault) Scope() Scope   { return f.scope }
-func (f *fault) String() string { return fmt.Sprintf("%s on %s%s", f.name, f.scope.ClusterID, hsmSuffix(f.scope)) }
+func (f *fault) Name() string { return f.name }
+func (f *fault) Code() string { return f.code }
+func (f *fault) Scope() Scope { return f.scope }
+func (f *fault) String() string {
+	return fmt.Sprintf("%s on %s%s", f.name, f.scope.ClusterID, hsmSuffix(f.scope))
+}
 
 func hsmSuffix(s Scope) string {
 	if s.HSMID == "" {

@@ -113,7 +113,9 @@ type Timeout struct{ After time.Duration }
 func (Timeout) Type() string { return "timeout" }
 
 // Attributes implements Toxic.
-func (t Timeout) Attributes() map[string]int64 { return map[string]int64{"timeout": t.After.Milliseconds()} }
+func (t Timeout) Attributes() map[string]int64 {
+	return map[string]int64{"timeout": t.After.Milliseconds()}
+}
 
 // ResetPeer resets connections (TCP RST) after After.
 type ResetPeer struct{ After time.Duration }
@@ -122,7 +124,9 @@ type ResetPeer struct{ After time.Duration }
 func (ResetPeer) Type() string { return "reset_peer" }
 
 // Attributes implements Toxic.
-func (r ResetPeer) Attributes() map[string]int64 { return map[string]int64{"timeout": r.After.Milliseconds()} }
+func (r ResetPeer) Attributes() map[string]int64 {
+	return map[string]int64{"timeout": r.After.Milliseconds()}
+}
 
 // Bandwidth limits throughput to KBPerSecond.
 type Bandwidth struct{ KBPerSecond int64 }

@@ -49,6 +49,8 @@ type Harness struct {
 	control  string
 	client   *cloudhsmv2.Client
 
+	faults injections // faults put in place through the control API
+
 	clustersMu sync.Mutex
 	clusters   map[string]*Cluster // ready clusters the harness made, by ID
 

@@ -356,7 +356,8 @@ func (s *Service) generateRandom(ctx context.Context, body []byte) (any, error) 
 	s.mu.Unlock()
 	out, err := sess.hsms.GenerateRandom(ctx, in.NumberOfBytes)
 	if err != nil {
-		return nil, hsmFailure(err)
+		// GenerateRandom declares no KMSInvalidStateException.
+		return nil, kmsError("KMSInternalException", "KMS cannot communicate with your CloudHSM cluster.")
 	}
 	return map[string]any{"Plaintext": out}, nil
 }

@@ -93,8 +93,10 @@ func (s *Service) createCloudHSMKey(ctx context.Context, in createKeyInput) (any
 	}
 	backing, err := sess.hsms.GenerateKey(ctx, k.ARN)
 	if err != nil {
+		// KMSInvalidStateException is not among CreateKey's errors; an
+		// unreachable cluster is an internal failure there (retryable).
 		s.log.Warn("creating a key in the cluster failed", "store", st.ID, "err", err)
-		return nil, hsmFailure(err)
+		return nil, kmsError("KMSInternalException", "KMS cannot communicate with your CloudHSM cluster.")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

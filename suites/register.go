@@ -17,6 +17,7 @@ var groups = []func(s *suite){
 	cryptoSpecs,
 	aliasSpecs,
 	paginationSpecs,
+	faultSpecs,
 }
 
 // Register adds the suites to the caller's Ginkgo tree, in a container of

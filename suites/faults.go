@@ -1,0 +1,155 @@
+package suites
+
+import (
+	"context"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
+)
+
+// promptly is how soon an operation must fail when the cluster is gone:
+// seconds, not minutes.
+const promptly = 15 * time.Second
+
+func faultSpecs(s *suite) {
+	ginkgo.Describe("connection faults", ginkgo.Label("kind:fault", "needs:fault-control"), func() {
+		ginkgo.DescribeTable("fail the connect with their code, refuse Connect while FAILED, and the documented repair brings the store back",
+			func(ctx ginkgo.SpecContext, name string, code types.ConnectionErrorCodeType) {
+				c := needControl(s)
+				st := newStore(ctx, s)
+				if name == "network-errors" {
+					// Network faults act on KMS's connections to the HSMs.
+					connect(ctx, s, st.ID)
+					disconnect(ctx, s, st.ID)
+				}
+				heal := c.inject(ctx, name, st.Cluster.ID, "")
+				client := s.client(true)
+				_, err := client.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
+				gomega.Expect(err).NotTo(gomega.HaveOccurred())
+				e := waitForState(ctx, s, st.ID, types.ConnectionStateTypeFailed)
+				gomega.Expect(e.ConnectionErrorCode).To(gomega.Equal(code))
+				_, err = client.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
+				gomega.Expect(err).To(failWith("CustomKeyStoreInvalidStateException"), "Connect on FAILED")
+
+				disconnect(ctx, s, st.ID)
+				report := heal(ctx)
+				update := &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)}
+				if report.KMSUserPassword != "" {
+					update.KeyStorePassword = aws.String(report.KMSUserPassword)
+				}
+				if report.ClusterID != "" {
+					update.CloudHsmClusterId = aws.String(report.ClusterID)
+				}
+				if update.KeyStorePassword != nil || update.CloudHsmClusterId != nil {
+					_, err := client.UpdateCustomKeyStore(ctx, update)
+					gomega.Expect(err).NotTo(gomega.HaveOccurred(), "UpdateCustomKeyStore with what the heal reported")
+				}
+				connect(ctx, s, st.ID)
+			},
+			faultEntry("user-locked-out", types.ConnectionErrorCodeTypeUserLockedOut),
+			faultEntry("invalid-credentials", types.ConnectionErrorCodeTypeInvalidCredentials),
+			faultEntry("cluster-not-found", types.ConnectionErrorCodeTypeClusterNotFound),
+			faultEntry("insufficient-cloudhsm-hsms", types.ConnectionErrorCodeTypeInsufficientCloudhsmHsms),
+			faultEntry("network-errors", types.ConnectionErrorCodeTypeNetworkErrors),
+			faultEntry("internal-error", types.ConnectionErrorCodeTypeInternalError),
+			faultEntry("user-not-found", types.ConnectionErrorCodeTypeUserNotFound),
+			faultEntry("user-logged-in", types.ConnectionErrorCodeTypeUserLoggedIn),
+			faultEntry("subnet-not-found", types.ConnectionErrorCodeTypeSubnetNotFound),
+			faultEntry("insufficient-free-addresses-in-subnet", types.ConnectionErrorCodeTypeInsufficientFreeAddressesInSubnet),
+		)
+
+		ginkgo.It("give INVALID_CREDENTIALS for wrong passwords until the HSMs lock kmsuser, then USER_LOCKED_OUT",
+			ginkgo.Label("fault:INVALID_CREDENTIALS", "fault:USER_LOCKED_OUT"), func(ctx ginkgo.SpecContext) {
+				st := newStore(ctx, s)
+				client := s.client(true)
+				_, err := client.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID), KeyStorePassword: aws.String("not-the-password")})
+				gomega.Expect(err).NotTo(gomega.HaveOccurred())
+				var codes []types.ConnectionErrorCodeType
+				for len(codes) < 10 && (len(codes) == 0 || codes[len(codes)-1] == types.ConnectionErrorCodeTypeInvalidCredentials) {
+					_, err := client.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
+					gomega.Expect(err).NotTo(gomega.HaveOccurred())
+					codes = append(codes, waitForState(ctx, s, st.ID, types.ConnectionStateTypeFailed).ConnectionErrorCode)
+					disconnect(ctx, s, st.ID)
+				}
+				gomega.Expect(codes[0]).To(gomega.Equal(types.ConnectionErrorCodeTypeInvalidCredentials))
+				gomega.Expect(codes[len(codes)-1]).To(gomega.Equal(types.ConnectionErrorCodeTypeUserLockedOut), "codes: %v", codes)
+			})
+	})
+
+	ginkgo.Describe("life after CONNECTED", ginkgo.Label("kind:fault", "needs:fault-control"), func() {
+		ginkgo.It("keeps crypto working on the other HSM when one is lost", func(ctx ginkgo.SpecContext) {
+			c := needControl(s)
+			st := connectedStore(ctx, s)
+			k := newHSMKey(ctx, s, st.ID)
+			client := s.client(true)
+			before, err := client.Encrypt(ctx, &kms.EncryptInput{KeyId: k.KeyId, Plaintext: []byte("before")})
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			c.inject(ctx, "node-killed", st.Cluster.ID, c.hsms(ctx, st.Cluster.ID)[0])
+			for range 4 {
+				out, err := client.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: before.CiphertextBlob})
+				gomega.Expect(err).NotTo(gomega.HaveOccurred())
+				gomega.Expect(out.Plaintext).To(gomega.Equal([]byte("before")))
+				_, err = client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: k.KeyId, KeySpec: types.DataKeySpecAes256})
+				gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			}
+		})
+
+		ginkgo.It("fails promptly with the documented exceptions while the network to the cluster is cut, and recovers with no key or ciphertext lost",
+			func(ctx ginkgo.SpecContext) {
+				c := needControl(s)
+				st := connectedStore(ctx, s)
+				k := newHSMKey(ctx, s, st.ID)
+				client := s.client(false)
+				before, err := client.Encrypt(ctx, &kms.EncryptInput{KeyId: k.KeyId, Plaintext: []byte("kept")})
+				gomega.Expect(err).NotTo(gomega.HaveOccurred())
+
+				heal := c.inject(ctx, "network-blackhole", st.Cluster.ID, "")
+				timed := func(what string, call func(ctx context.Context) error) error {
+					cctx, cancel := context.WithTimeout(ctx, promptly)
+					defer cancel()
+					start := time.Now()
+					err := call(cctx)
+					gomega.Expect(time.Since(start)).To(gomega.BeNumerically("<", promptly), "%s must fail promptly", what)
+					return err
+				}
+				gomega.Expect(timed("Encrypt", func(ctx context.Context) error {
+					_, err := client.Encrypt(ctx, &kms.EncryptInput{KeyId: k.KeyId, Plaintext: []byte("x")})
+					return err
+				})).To(failWith("KMSInvalidStateException"))
+				gomega.Expect(timed("Decrypt", func(ctx context.Context) error {
+					_, err := client.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: before.CiphertextBlob})
+					return err
+				})).To(failWith("KMSInvalidStateException"))
+				gomega.Expect(timed("GenerateDataKey", func(ctx context.Context) error {
+					_, err := client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: k.KeyId, NumberOfBytes: aws.Int32(32)})
+					return err
+				})).To(failWith("KMSInvalidStateException"))
+				gomega.Expect(timed("GenerateRandom", func(ctx context.Context) error {
+					_, err := client.GenerateRandom(ctx, &kms.GenerateRandomInput{NumberOfBytes: aws.Int32(16), CustomKeyStoreId: aws.String(st.ID)})
+					return err
+				})).To(failWith("KMSInternalException"))
+				gomega.Expect(timed("CreateKey", func(ctx context.Context) error {
+					_, err := client.CreateKey(ctx, &kms.CreateKeyInput{Origin: types.OriginTypeAwsCloudhsm, CustomKeyStoreId: aws.String(st.ID)})
+					return err
+				})).To(failWith("KMSInternalException"))
+
+				heal(ctx)
+				// KMS's sessions did not survive the cut: reconnect, as a user would.
+				disconnect(ctx, s, st.ID)
+				connect(ctx, s, st.ID)
+				out, err := client.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: before.CiphertextBlob})
+				gomega.Expect(err).NotTo(gomega.HaveOccurred(), "a ciphertext from before the cut")
+				gomega.Expect(out.Plaintext).To(gomega.Equal([]byte("kept")))
+				_, err = client.Encrypt(ctx, &kms.EncryptInput{KeyId: k.KeyId, Plaintext: []byte("again")})
+				gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			})
+	})
+}
+
+func faultEntry(name string, code types.ConnectionErrorCodeType) ginkgo.TableEntry {
+	return ginkgo.Entry(name, ginkgo.Label("fault:"+string(code)), name, code)
+}
