@@ -3,6 +3,7 @@ package main_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -89,6 +90,37 @@ var _ = Describe("kmsharness up", func() {
 		Expect(more["CLUSTER_ID"]).To(MatchRegexp(`^cluster-`))
 		Expect(more["CLUSTER_ID"]).NotTo(Equal(vars["CLUSTER_ID"]))
 		Expect(more["TRUST_ANCHOR_FILE"]).To(BeARegularFile())
+
+		// Faults through the control API.
+		fault := func(args ...string) (string, int) {
+			cmd := exec.Command(bin, append([]string{"fault"}, args...)...)
+			cmd.Env = append(os.Environ(), "KMSHARNESS_CONTROL="+vars["KMSHARNESS_CONTROL"])
+			cmd.Stderr = GinkgoWriter
+			out, err := cmd.Output()
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				return string(out), ee.ExitCode()
+			}
+			Expect(err).NotTo(HaveOccurred())
+			return string(out), 0
+		}
+		list, status := fault("list")
+		Expect(status).To(BeZero())
+		Expect(list).To(ContainSubstring("user-locked-out"))
+		Expect(list).To(ContainSubstring("USER_LOCKED_OUT"))
+		_, status = fault("inject", "user-locked-out", "--cluster", vars["CLUSTER_ID"])
+		Expect(status).To(BeZero())
+		_, status = fault("inject", "user-locked-out", "--cluster", vars["CLUSTER_ID"])
+		Expect(status).To(Equal(2), "the same fault twice")
+		healed, status := fault("heal", "user-locked-out", "--cluster", vars["CLUSTER_ID"])
+		Expect(status).To(BeZero())
+		Expect(healed).To(MatchRegexp(`^export KMSUSER_PASSWORD=\S{24}\n$`))
+		_, status = fault("inject", "no-such-fault", "--cluster", vars["CLUSTER_ID"])
+		Expect(status).To(Equal(2), "unknown fault")
+		_, status = fault("inject", "user-locked-out", "--cluster", "cluster-aaaaaaaaaaa")
+		Expect(status).To(Equal(2), "unknown cluster")
+		_, status = fault("heal", "internal-error", "--cluster", vars["CLUSTER_ID"])
+		Expect(status).To(Equal(2), "heal of a fault not in place")
 
 		dir := filepath.Dir(filepath.Dir(filepath.Dir(vars["TRUST_ANCHOR_FILE"])))
 		Expect(cmd.Process.Signal(syscall.SIGTERM)).To(Succeed())
