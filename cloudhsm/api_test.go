@@ -33,10 +33,14 @@ func apiErrorCode(err error) string {
 	return ""
 }
 
+// defaultSubnets returns one subnet per zone of the default VPC (ready
+// clusters add subnets of their own there).
 func defaultSubnets() []string {
 	var ids []string
+	zones := map[string]bool{}
 	for _, s := range h.ControlPlane().Subnets() {
-		if s.VPCID == h.ControlPlane().DefaultVPC() {
+		if s.VPCID == h.ControlPlane().DefaultVPC() && !zones[s.AvailabilityZone] {
+			zones[s.AvailabilityZone] = true
 			ids = append(ids, s.ID)
 		}
 	}
