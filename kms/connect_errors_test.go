@@ -18,6 +18,7 @@ func newStoreOn(ctx context.Context, c *harness.Cluster) *string {
 	out, err := client().CreateCustomKeyStore(ctx, &kms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String("ce-" + c.ID),
 		CloudHsmClusterId: aws.String(c.ID), TrustAnchorCertificate: aws.String(string(c.TrustAnchorPEM)), KeyStorePassword: aws.String(c.KMSUserPassword)})
 	Expect(err).NotTo(HaveOccurred())
+	cleanUp(aws.ToString(out.CustomKeyStoreId))
 	return out.CustomKeyStoreId
 }
 

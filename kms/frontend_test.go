@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"errors"
 
@@ -20,6 +21,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/kmsharness/kmsharness/harness"
+	"github.com/kmsharness/kmsharness/suites"
 )
 
 // These specs cover what only this implementation promises (the
@@ -39,6 +41,12 @@ func code(err error) string {
 	return ""
 }
 
+// cleanUp removes the store after the spec, so that no spec leaves stores
+// behind (the account's quota is 10, and conformance specs count on it).
+func cleanUp(storeID string) {
+	DeferCleanup(func(ctx SpecContext) { suites.RemoveStore(ctx, client(), storeID) }, NodeTimeout(2*time.Minute))
+}
+
 // connectedStore makes a cluster and a CONNECTED store on it.
 func connectedStore(ctx context.Context) (*harness.Cluster, string) {
 	c, err := h.NewCluster(ctx)
@@ -47,6 +55,7 @@ func connectedStore(ctx context.Context) (*harness.Cluster, string) {
 		CloudHsmClusterId: aws.String(c.ID), TrustAnchorCertificate: aws.String(string(c.TrustAnchorPEM)), KeyStorePassword: aws.String(c.KMSUserPassword)})
 	Expect(err).NotTo(HaveOccurred())
 	id := aws.ToString(out.CustomKeyStoreId)
+	cleanUp(id)
 	_, err = client().ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: out.CustomKeyStoreId})
 	Expect(err).NotTo(HaveOccurred())
 	Eventually(func() types.ConnectionStateType { return storeState(ctx, id) }).Should(Equal(types.ConnectionStateTypeConnected))
@@ -95,6 +104,7 @@ var _ = Describe("The KMS front end", func() {
 		out, err := client().CreateCustomKeyStore(ctx, &kms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String("li-" + c.ID),
 			CloudHsmClusterId: aws.String(c.ID), TrustAnchorCertificate: aws.String(string(c.TrustAnchorPEM)), KeyStorePassword: aws.String(c.KMSUserPassword)})
 		Expect(err).NotTo(HaveOccurred())
+		cleanUp(aws.ToString(out.CustomKeyStoreId))
 		_, err = client().ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: out.CustomKeyStoreId})
 		Expect(err).NotTo(HaveOccurred())
 		Eventually(func() types.ConnectionStateType { return storeState(ctx, aws.ToString(out.CustomKeyStoreId)) }).Should(Equal(types.ConnectionStateTypeFailed))
@@ -181,6 +191,7 @@ var _ = Describe("The KMS front end", func() {
 		}
 		storeID := run("create-custom-key-store", "--custom-key-store-name", "cli-"+c.ID, "--cloud-hsm-cluster-id", c.ID,
 			"--trust-anchor-certificate", "file://"+c.TrustAnchorFile, "--key-store-password", c.KMSUserPassword)
+		cleanUp(storeID)
 		Expect(storeID).To(MatchRegexp(`^cks-[0-9a-f]{17}$`))
 		run("connect-custom-key-store", "--custom-key-store-id", storeID)
 		Eventually(func() string {

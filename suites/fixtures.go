@@ -98,26 +98,29 @@ func newStore(ctx context.Context, s *suite) store {
 	})
 	gomega.Expect(err).NotTo(gomega.HaveOccurred(), "CreateCustomKeyStore")
 	st := store{ID: aws.ToString(out.CustomKeyStoreId), Name: name, Cluster: cl}
-	ginkgo.DeferCleanup(removeStore, s, st.ID, ginkgo.NodeTimeout(2*time.Minute))
+	ginkgo.DeferCleanup(func(ctx context.Context) { RemoveStore(ctx, s.client(true), st.ID) }, ginkgo.NodeTimeout(2*time.Minute))
 	return st
 }
 
-// removeStore deletes a store and its keys as far as the target allows.
-func removeStore(ctx context.Context, s *suite, storeID string) {
-	client := s.client(true)
+// RemoveStore deletes a custom key store as far as the target allows:
+// schedules the deletion of its keys (7 days), disconnects it, and deletes
+// it once its keys are gone (at once on a target with short deletion
+// windows, such as the harness in tests). It is the clean-up of the suites'
+// stores, exported for specs of one's own.
+func RemoveStore(ctx context.Context, client *kms.Client, storeID string) {
 	desc, err := client.DescribeCustomKeyStores(ctx, &kms.DescribeCustomKeyStoresInput{CustomKeyStoreId: aws.String(storeID)})
 	if errorCode(err) == "CustomKeyStoreNotFoundException" {
 		return
 	}
 	gomega.Expect(err).NotTo(gomega.HaveOccurred())
-	keys := keysOfStore(ctx, s, storeID)
+	keys := keysOfStore(ctx, client, storeID)
 	for _, id := range keys {
 		_, _ = client.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(id), PendingWindowInDays: aws.Int32(7)})
 	}
-	if s := desc.CustomKeyStores[0].ConnectionState; s != types.ConnectionStateTypeDisconnected && s != types.ConnectionStateTypeDisconnecting {
+	if state := desc.CustomKeyStores[0].ConnectionState; state != types.ConnectionStateTypeDisconnected && state != types.ConnectionStateTypeDisconnecting {
 		_, _ = client.DisconnectCustomKeyStore(ctx, &kms.DisconnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(storeID)})
 	}
-	waitForState(ctx, s, storeID, types.ConnectionStateTypeDisconnected)
+	waitWith(ctx, client, storeID, types.ConnectionStateTypeDisconnected)
 	// Keys leave the store when their waiting period ends; a target with a
 	// long one keeps the store, which is then left for its owner.
 	tick := time.NewTicker(pollInterval)
@@ -141,8 +144,7 @@ func removeStore(ctx context.Context, s *suite, storeID string) {
 }
 
 // keysOfStore lists the IDs of the keys in a store.
-func keysOfStore(ctx context.Context, s *suite, storeID string) []string {
-	client := s.client(true)
+func keysOfStore(ctx context.Context, client *kms.Client, storeID string) []string {
 	var ids []string
 	p := kms.NewListKeysPaginator(client, &kms.ListKeysInput{Limit: aws.Int32(1000)})
 	for p.HasMorePages() {
@@ -160,7 +162,11 @@ func keysOfStore(ctx context.Context, s *suite, storeID string) []string {
 
 // describeStore returns the store's entry.
 func describeStore(ctx context.Context, s *suite, storeID string) types.CustomKeyStoresListEntry {
-	out, err := s.client(true).DescribeCustomKeyStores(ctx, &kms.DescribeCustomKeyStoresInput{CustomKeyStoreId: aws.String(storeID)})
+	return describeWith(ctx, s.client(true), storeID)
+}
+
+func describeWith(ctx context.Context, client *kms.Client, storeID string) types.CustomKeyStoresListEntry {
+	out, err := client.DescribeCustomKeyStores(ctx, &kms.DescribeCustomKeyStoresInput{CustomKeyStoreId: aws.String(storeID)})
 	gomega.Expect(err).NotTo(gomega.HaveOccurred())
 	gomega.Expect(out.CustomKeyStores).To(gomega.HaveLen(1))
 	return out.CustomKeyStores[0]
@@ -168,9 +174,13 @@ func describeStore(ctx context.Context, s *suite, storeID string) types.CustomKe
 
 // waitForState polls until the store reaches state and returns its entry.
 func waitForState(ctx context.Context, s *suite, storeID string, state types.ConnectionStateType) types.CustomKeyStoresListEntry {
+	return waitWith(ctx, s.client(true), storeID, state)
+}
+
+func waitWith(ctx context.Context, client *kms.Client, storeID string, state types.ConnectionStateType) types.CustomKeyStoresListEntry {
 	var entry types.CustomKeyStoresListEntry
 	gomega.Eventually(ctx, func() types.ConnectionStateType {
-		entry = describeStore(ctx, s, storeID)
+		entry = describeWith(ctx, client, storeID)
 		return entry.ConnectionState
 	}).WithTimeout(connectTimeout).WithPolling(pollInterval).Should(gomega.Equal(state))
 	return entry
