@@ -26,12 +26,16 @@ func faultSpecs(s *suite) {
 					connect(ctx, s, st.ID)
 					disconnect(ctx, s, st.ID)
 				}
+				injected := time.Now()
 				heal := c.inject(ctx, name, st.Cluster.ID, "")
 				client := s.client(true)
 				_, err := client.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
 				gomega.Expect(err).NotTo(gomega.HaveOccurred())
 				e := waitForState(ctx, s, st.ID, types.ConnectionStateTypeFailed)
 				gomega.Expect(e.ConnectionErrorCode).To(gomega.Equal(code))
+				// In the report: from the inject request to FAILED being visible
+				// (it includes the target's connect delay).
+				ginkgo.AddReportEntry("inject-to-failed "+name, time.Since(injected).Round(time.Millisecond).String())
 				_, err = client.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
 				gomega.Expect(err).To(failWith("CustomKeyStoreInvalidStateException"), "Connect on FAILED")
 
