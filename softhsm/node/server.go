@@ -2,6 +2,7 @@ package node
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -9,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/kmsharness/kmsharness/softhsm/hsmwire"
 	"github.com/kmsharness/kmsharness/softhsm/nodefiles"
@@ -26,9 +26,9 @@ type serverState struct {
 	closed    bool
 	wg        sync.WaitGroup
 
-	certMu   sync.Mutex
-	cert     *tls.Certificate
-	certTime time.Time
+	certMu  sync.Mutex
+	cert    *tls.Certificate
+	certPEM []byte // the chain file the certificate was loaded from
 }
 
 // Listen opens a TLS listener on addr ("127.0.0.1:0" picks a free port)
@@ -45,24 +45,31 @@ func (n *Node) Listen(addr string) (net.Listener, error) {
 	return l, nil
 }
 
-// certificate loads the TLS key pair, again whenever the chain file changes.
+// certificate loads the TLS key pair, again whenever the chain file's
+// content changes (compared byte for byte: a file rewritten within the
+// file system's timestamp granularity keeps its modification time).
+// Handshakes are rare, so reading a small file for each is cheap.
 func (n *Node) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	s := &n.server
 	certPath := filepath.Join(n.cfg.DataDir, nodefiles.TLSCertFile)
-	info, err := os.Stat(certPath)
+	chain, err := os.ReadFile(certPath)
 	if err != nil {
 		return nil, fmt.Errorf("node: TLS certificate: %w", err)
 	}
 	s.certMu.Lock()
 	defer s.certMu.Unlock()
-	if s.cert != nil && info.ModTime().Equal(s.certTime) {
+	if s.cert != nil && bytes.Equal(chain, s.certPEM) {
 		return s.cert, nil
 	}
-	pair, err := tls.LoadX509KeyPair(certPath, filepath.Join(n.cfg.DataDir, nodefiles.TLSKeyFile))
+	key, err := os.ReadFile(filepath.Join(n.cfg.DataDir, nodefiles.TLSKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("node: TLS key: %w", err)
+	}
+	pair, err := tls.X509KeyPair(chain, key)
 	if err != nil {
 		return nil, fmt.Errorf("node: TLS key pair: %w", err)
 	}
-	s.cert, s.certTime = &pair, info.ModTime()
+	s.cert, s.certPEM = &pair, chain
 	return s.cert, nil
 }
 
