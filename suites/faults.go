@@ -16,7 +16,7 @@ import (
 const promptly = 15 * time.Second
 
 func faultSpecs(s *suite) {
-	ginkgo.Describe("connection faults", ginkgo.Label("kind:fault", "needs:fault-control"), func() {
+	ginkgo.Describe("connection faults", ginkgo.Label("kind:fault", "needs:fault-control", "api:ConnectCustomKeyStore"), func() {
 		ginkgo.DescribeTable("fail the connect with their code, refuse Connect while FAILED, and the documented repair brings the store back",
 			func(ctx ginkgo.SpecContext, name string, code types.ConnectionErrorCodeType) {
 				c := needControl(s)
@@ -84,7 +84,7 @@ func faultSpecs(s *suite) {
 			})
 	})
 
-	ginkgo.Describe("life after CONNECTED", ginkgo.Label("kind:fault", "needs:fault-control"), func() {
+	ginkgo.Describe("life after CONNECTED", ginkgo.Label("kind:fault", "needs:fault-control", "api:Encrypt", "api:Decrypt"), func() {
 		ginkgo.It("keeps crypto working on the other HSM when one is lost", func(ctx ginkgo.SpecContext) {
 			c := needControl(s)
 			st := connectedStore(ctx, s)

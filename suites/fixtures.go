@@ -125,7 +125,7 @@ func RemoveStore(ctx context.Context, client *kms.Client, storeID string) {
 	// long one keeps the store, which is then left for its owner.
 	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
-	deadline := time.After(20 * time.Second)
+	deadline := time.After(5 * time.Second)
 	for {
 		_, err := client.DeleteCustomKeyStore(ctx, &kms.DeleteCustomKeyStoreInput{CustomKeyStoreId: aws.String(storeID)})
 		if errorCode(err) != "CustomKeyStoreHasCMKsException" {

@@ -129,6 +129,33 @@ var _ = Describe("kmsharness up", func() {
 		Expect(nodesUnder(dir)).To(BeEmpty(), "no hsmnode of this harness runs")
 	})
 
+	It("runs the conformance suites against an endpoint, with a report, and exits 1 when they fail", func() {
+		vars, _, _ := up("--deletion-day", "25ms")
+		dir := GinkgoT().TempDir()
+		conformance := func(endpoint string, args ...string) int {
+			cmd := exec.Command(bin, append([]string{"conformance", "--endpoint", endpoint}, args...)...)
+			cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+vars["AWS_ACCESS_KEY_ID"], "AWS_SECRET_ACCESS_KEY="+vars["AWS_SECRET_ACCESS_KEY"],
+				"AWS_REGION="+vars["AWS_REGION"], "AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+			session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+			Expect(err).NotTo(HaveOccurred())
+			Eventually(session).WithTimeout(5 * time.Minute).Should(gexec.Exit())
+			return session.ExitCode()
+		}
+		report := filepath.Join(dir, "report.md")
+		junit := filepath.Join(dir, "junit.xml")
+		Expect(conformance(vars["KMS_ENDPOINT"], "--control", vars["KMSHARNESS_CONTROL"], "--report", report, "--junit-report", junit,
+			"--ginkgo.label-filter", "api:protocol || api:ListKeys || api:DeleteCustomKeyStore")).To(Equal(0))
+		md, err := os.ReadFile(report)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(md)).To(ContainSubstring("| ListKeys | "))
+		Expect(string(md)).To(MatchRegexp(`\d+ passed, 0 failed`))
+		Expect(junit).To(BeARegularFile())
+
+		// A target that is not there fails every rule it is asked about.
+		Expect(conformance("http://127.0.0.1:9", "--ginkgo.label-filter", "api:protocol")).To(Equal(1))
+		Expect(conformance("")).To(Equal(2), "no endpoint")
+	})
+
 	It("exits 2 on a bad command line, and cluster create without a harness", func() {
 		for _, args := range [][]string{{"nope"}, {"up", "--hsms", "0"}, {"up", "--bogus"}, {"cluster", "create"}} {
 			cmd := exec.Command(bin, args...)

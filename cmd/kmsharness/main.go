@@ -3,6 +3,7 @@
 //	kmsharness up --print-env              start the harness with a ready 2-HSM cluster
 //	kmsharness cluster create --print-env  add a ready cluster to the running harness
 //	kmsharness fault list|inject|heal      drive the fault catalogue of the running harness
+//	kmsharness conformance --endpoint URL  run the conformance suites against any KMS endpoint
 package main
 
 import (
@@ -21,7 +22,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newUpCommand(), newClusterCommand(), newFaultCommand())
+	root.AddCommand(newUpCommand(), newClusterCommand(), newFaultCommand(), newConformanceCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "kmsharness:", err)
 		os.Exit(exitCode(err))

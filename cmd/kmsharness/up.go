@@ -17,6 +17,7 @@ import (
 
 	"github.com/kmsharness/kmsharness/cloudhsm"
 	"github.com/kmsharness/kmsharness/harness"
+	"github.com/kmsharness/kmsharness/kms"
 )
 
 type upFlags struct {
@@ -27,6 +28,8 @@ type upFlags struct {
 	lockoutThreshold int
 	logLevel         string
 	dataDir          string
+	deletionDay      time.Duration
+	connectDelay     time.Duration
 }
 
 func newUpCommand() *cobra.Command {
@@ -56,6 +59,8 @@ until SIGINT or SIGTERM, then stops every HSM node and removes its files.`,
 	cmd.Flags().StringVar(&f.region, "region", "us-east-1", "AWS region to emulate")
 	cmd.Flags().IntVar(&f.lockoutThreshold, "lockout-threshold", 5, "consecutive failed logins that lock an HSM user")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
+	cmd.Flags().DurationVar(&f.deletionDay, "deletion-day", 24*time.Hour, "how long a day of a key's deletion window lasts (conformance runs want it short, e.g. 25ms)")
+	cmd.Flags().DurationVar(&f.connectDelay, "connect-delay", kms.DefaultConnectDelay, "how long a custom key store stays CONNECTING")
 	cmd.Flags().StringVar(&f.dataDir, "data-dir", "", "keep all state here and resume it on the next start (default: a temporary directory, removed at exit)")
 	return cmd
 }
@@ -66,7 +71,8 @@ func runUp(parent context.Context, f upFlags, level slog.Level, stdout, stderr i
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	started := time.Now()
 	opts := []harness.Option{harness.WithBackend(harness.Backend(f.backend)), harness.WithRegion(f.region),
-		harness.WithLockoutThreshold(f.lockoutThreshold), harness.WithLogger(log)}
+		harness.WithLockoutThreshold(f.lockoutThreshold), harness.WithLogger(log),
+		harness.WithKMSOptions(kms.WithDayLength(f.deletionDay), kms.WithConnectDelay(f.connectDelay))}
 	if f.dataDir != "" {
 		opts = append(opts, harness.WithDataDir(f.dataDir))
 	}
