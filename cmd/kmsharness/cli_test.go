@@ -35,13 +35,17 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 	path, err := testenv.BuildBinary(dir, "./cmd/kmsharness")
 	Expect(err).NotTo(HaveOccurred())
 	return []byte(path)
-}, func(path []byte) { bin = string(path) })
+}, func(path []byte) {
+	bin = string(path)
+	// In-process harnesses of these specs use the hsmnode built beside it.
+	Expect(os.Setenv("KMSHARNESS_HSMNODE", filepath.Join(filepath.Dir(bin), "hsmnode"))).To(Succeed())
+})
 
 // up starts `kmsharness up --print-env` and returns its variables, the
 // process, and a channel that yields its exit error.
 func up(args ...string) (map[string]string, *exec.Cmd, <-chan error) {
 	cmd := exec.Command(bin, append([]string{"up", "--print-env"}, args...)...)
-	cmd.Env = append(os.Environ(), "KMSHARNESS_HSMNODE=") // use the hsmnode next to the binary
+	cmd.Env = append(os.Environ(), "KMSHARNESS_HSMNODE=") // use the hsmnode next to the binary (it is there)
 	cmd.Stderr = GinkgoWriter
 	out, err := cmd.StdoutPipe()
 	Expect(err).NotTo(HaveOccurred())

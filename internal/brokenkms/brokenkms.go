@@ -1,0 +1,151 @@
+// Package brokenkms wraps a KMS endpoint in deliberately broken variants —
+// each one a mistake an emulator could make — so that tests can check that
+// the conformance suites catch every one of them, on the right rule. A
+// variant rewrites requests or answers on the way; the KMS behind stays
+// correct.
+package brokenkms
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+)
+
+// Variant is one broken behaviour.
+type Variant struct {
+	// Name names the mistake.
+	Name string
+	// Rule is text of the spec that must fail because of it.
+	Rule string
+	// Labels selects the specs to run against it (a Ginkgo label filter).
+	Labels string
+	// rewrite changes one exchange: it may change the request body, and
+	// gets the answer (status, body) to change.
+	request  func(op string, body map[string]any)
+	response func(op string, req map[string]any, status int, body map[string]any) (int, map[string]any)
+}
+
+// Variants are the broken behaviours the suites must catch.
+var Variants = []Variant{
+	{Name: "duplicate-names-accepted", Rule: "refuses a taken name", Labels: "api:CreateCustomKeyStore && !kind:slow",
+		request: func(op string, body map[string]any) {
+			if op == "CreateCustomKeyStore" {
+				if name, ok := body["CustomKeyStoreName"].(string); ok {
+					body["CustomKeyStoreName"] = name + "-" + randomSuffix()
+				}
+			}
+		}},
+	{Name: "truncated-always-false", Rule: "of ListKeys lists every key once", Labels: "api:ListKeys",
+		response: func(op string, _ map[string]any, status int, body map[string]any) (int, map[string]any) {
+			if op == "ListKeys" && status == http.StatusOK {
+				body["Truncated"] = false
+			}
+			return status, body
+		}},
+	{Name: "marker-ignored", Rule: "of ListKeys lists every key once", Labels: "api:ListKeys",
+		request: func(op string, body map[string]any) {
+			if op == "ListKeys" {
+				delete(body, "Marker")
+			}
+		}},
+	{Name: "connect-on-failed-accepted", Rule: "refuses Connect while FAILED", Labels: "fault:INVALID_CREDENTIALS && !kind:fault",
+		response: func(op string, _ map[string]any, status int, body map[string]any) (int, map[string]any) {
+			if op == "ConnectCustomKeyStore" && body["__type"] == "CustomKeyStoreInvalidStateException" {
+				return http.StatusOK, map[string]any{}
+			}
+			return status, body
+		}},
+	{Name: "connected-without-connecting", Rule: "CONNECTING first, then CONNECTED", Labels: "api:ConnectCustomKeyStore && !kind:fault",
+		response: func(op string, _ map[string]any, status int, body map[string]any) (int, map[string]any) {
+			if op == "DescribeCustomKeyStores" && status == http.StatusOK {
+				if stores, ok := body["CustomKeyStores"].([]any); ok {
+					for _, s := range stores {
+						if m, ok := s.(map[string]any); ok && m["ConnectionState"] == "CONNECTING" {
+							m["ConnectionState"] = "CONNECTED"
+						}
+					}
+				}
+			}
+			return status, body
+		}},
+	{Name: "unknown-name-filter-empty-list", Rule: "matches nothing with CustomKeyStoreNotFoundException", Labels: "api:DescribeCustomKeyStores && !kind:slow",
+		response: func(op string, req map[string]any, status int, body map[string]any) (int, map[string]any) {
+			if op == "DescribeCustomKeyStores" && body["__type"] == "CustomKeyStoreNotFoundException" {
+				return http.StatusOK, map[string]any{"CustomKeyStores": []any{}, "Truncated": false}
+			}
+			return status, body
+		}},
+	{Name: "delete-with-keys-accepted", Rule: "deletes only a DISCONNECTED store without keys", Labels: "api:DeleteCustomKeyStore",
+		response: func(op string, _ map[string]any, status int, body map[string]any) (int, map[string]any) {
+			if op == "DeleteCustomKeyStore" && body["__type"] == "CustomKeyStoreHasCMKsException" {
+				return http.StatusOK, map[string]any{}
+			}
+			return status, body
+		}},
+	{Name: "wrong-exception-type", Rule: "disconnects asynchronously, and refuses to disconnect a DISCONNECTED store", Labels: "api:DisconnectCustomKeyStore && !kind:fault",
+		response: func(op string, _ map[string]any, status int, body map[string]any) (int, map[string]any) {
+			if op == "DisconnectCustomKeyStore" && body["__type"] == "CustomKeyStoreInvalidStateException" {
+				body["__type"] = "KMSInvalidStateException"
+			}
+			return status, body
+		}},
+	{Name: "validation-as-server-error", Rule: "answers a constraint breach with ValidationException", Labels: "api:protocol",
+		response: func(_ string, _ map[string]any, status int, body map[string]any) (int, map[string]any) {
+			if body["__type"] == "ValidationException" {
+				return http.StatusInternalServerError, body
+			}
+			return status, body
+		}},
+}
+
+// Handler serves the variant in front of next (the correct KMS).
+func (v Variant) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "TrentService.")
+		raw, _ := io.ReadAll(r.Body)
+		req := map[string]any{}
+		_ = json.Unmarshal(raw, &req)
+		if v.request != nil && json.Valid(raw) {
+			v.request(op, req)
+			raw, _ = json.Marshal(req)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(raw))
+		r.ContentLength = int64(len(raw))
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		status, out := rec.Code, rec.Body.Bytes()
+		if v.response != nil {
+			body := map[string]any{}
+			if json.Unmarshal(out, &body) == nil {
+				var changed map[string]any
+				status, changed = v.response(op, req, status, body)
+				out, _ = json.Marshal(changed)
+			}
+		}
+		for k, vals := range rec.Header() {
+			for _, val := range vals {
+				w.Header().Add(k, val)
+			}
+		}
+		if et, ok := jsonType(out); ok {
+			w.Header().Set("X-Amzn-ErrorType", et)
+		}
+		w.Header().Del("Content-Length")
+		w.WriteHeader(status)
+		_, _ = w.Write(out)
+	})
+}
+
+// jsonType returns the __type of an error body.
+func jsonType(body []byte) (string, bool) {
+	var e struct {
+		Type string `json:"__type"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Type != "" {
+		return e.Type, true
+	}
+	return "", false
+}
