@@ -5,8 +5,9 @@ GO      ?= go
 BIN     := $(CURDIR)/bin
 REPORTS := $(CURDIR)/reports
 GINKGO  := $(GO) tool ginkgo
+IMAGE   ?= kmsharness/hsmnode:dev
 
-.PHONY: all build run test lint bench deps test-deps clean
+.PHONY: all build run test lint bench deps test-deps image clean
 
 all: build
 
@@ -27,6 +28,12 @@ test: test-deps build
 	KMSHARNESS_HSMNODE=$(BIN)/hsmnode $(GINKGO) -r -p --randomize-all --race --keep-going \
 		--timeout=30m --junit-report=junit.xml --output-dir=$(REPORTS); \
 	status=$$?; $(GO) run ./internal/cmd/junitsummary $(REPORTS)/junit.xml; exit $$status
+
+# The hsmnode image for the container backend, built offline from this
+# machine's packages (no registry needed); the Dockerfile builds the same
+# image where base images can be pulled.
+image: deps
+	scripts/build-image.sh $(IMAGE)
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \

@@ -147,3 +147,17 @@ func (s *Service) FillSubnet(subnetID string) (release func(), err error) {
 		}
 	}, nil
 }
+
+// SetHSMAddress records where an HSM's node now listens (after its backend
+// restarted it elsewhere).
+func (s *Service) SetHSMAddress(hsmID, address string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.clusters {
+		if h := c.findHSM(hsmID, "", ""); h != nil {
+			h.address = address
+			return nil
+		}
+	}
+	return notFound("HSM %s not found", hsmID)
+}

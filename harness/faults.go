@@ -146,15 +146,20 @@ func (t faultTarget) FillSubnet(subnetID string) (func(), error) {
 	return t.h.cloudHSM.FillSubnet(subnetID)
 }
 
-func (t faultTarget) KillNode(hsmID string) error { return t.h.backend.Kill(hsmID) }
+func (t faultTarget) KillNode(hsmID string) error { return t.h.nodes.Kill(hsmID) }
 
+// RestartNode restarts the node and tells the control plane where it now
+// listens (a container's published port may change).
 func (t faultTarget) RestartNode(ctx context.Context, hsmID string) error {
-	_, err := t.h.backend.Restart(ctx, hsmID)
-	return err
+	addr, err := t.h.nodes.Restart(ctx, hsmID)
+	if err != nil {
+		return err
+	}
+	return t.h.cloudHSM.SetHSMAddress(hsmID, addr)
 }
 
-func (t faultTarget) PauseNode(hsmID string) error  { return t.h.backend.Pause(hsmID) }
-func (t faultTarget) ResumeNode(hsmID string) error { return t.h.backend.Resume(hsmID) }
+func (t faultTarget) PauseNode(hsmID string) error  { return t.h.nodes.Pause(hsmID) }
+func (t faultTarget) ResumeNode(hsmID string) error { return t.h.nodes.Resume(hsmID) }
 
 func (t faultTarget) AddToxic(hsmID string, toxic faults.Toxic) (func() error, error) {
 	return t.h.proxies.addToxic(hsmID, toxic)

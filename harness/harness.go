@@ -38,7 +38,7 @@ type Harness struct {
 	tempDir bool
 	log     *slog.Logger
 
-	backend  *processbackend.Backend
+	nodes    nodeBackend
 	cloudHSM *cloudhsm.Service
 	proxies  *proxies
 	kmsMu    sync.RWMutex // guards kms, which RestartKMS replaces
@@ -94,8 +94,8 @@ func Start(ctx context.Context, opts ...Option) (*Harness, error) {
 }
 
 func (h *Harness) start(ctx context.Context) error {
-	if h.opts.backend != BackendProcess {
-		return fmt.Errorf("backend %q is not available; use %q", h.opts.backend, BackendProcess)
+	if h.opts.backend != BackendProcess && h.opts.backend != BackendContainer {
+		return fmt.Errorf("backend %q does not exist; use %q or %q", h.opts.backend, BackendProcess, BackendContainer)
 	}
 	if h.dir == "" {
 		dir, err := os.MkdirTemp("", "kmsharness-")
@@ -104,21 +104,11 @@ func (h *Harness) start(ctx context.Context) error {
 		}
 		h.dir, h.tempDir = dir, true
 	}
-	binary := h.opts.hsmnodeBinary
-	if binary == "" {
-		var err error
-		if binary, err = processbackend.FindBinary(); err != nil {
-			return err
-		}
-	}
-	backend, err := processbackend.New(processbackend.Config{
-		Binary: binary, Root: filepath.Join(h.dir, "hsms"), SoftHSMLibrary: h.opts.softhsmLibrary,
-		LockoutThreshold: h.opts.lockoutThreshold, Logger: h.log,
-	})
+	backend, err := h.newNodeBackend(ctx)
 	if err != nil {
 		return err
 	}
-	h.backend = backend
+	h.nodes = backend
 	cpOpts := []cloudhsm.Option{cloudhsm.WithRegion(h.opts.region), cloudhsm.WithAccount(h.opts.account), cloudhsm.WithLogger(h.log)}
 	if h.opts.delays != nil {
 		cpOpts = append(cpOpts, cloudhsm.WithDelays(*h.opts.delays))
@@ -223,7 +213,14 @@ func (h *Harness) Dir() string { return h.dir }
 func (h *Harness) ControlPlane() *cloudhsm.Service { return h.cloudHSM }
 
 // Processes returns the process backend, for faults that act on nodes.
-func (h *Harness) Processes() *processbackend.Backend { return h.backend }
+// It is nil on the container backend; Nodes works on both.
+func (h *Harness) Processes() *processbackend.Backend {
+	p, _ := h.nodes.(*processbackend.Backend)
+	return p
+}
+
+// Nodes returns the controls of the HSM nodes, whatever the backend.
+func (h *Harness) Nodes() NodeControl { return h.nodes }
 
 // CloudHSMClient returns an SDK client for the CloudHSMv2 API.
 func (h *Harness) CloudHSMClient() *cloudhsmv2.Client { return h.client }
@@ -246,8 +243,8 @@ func (h *Harness) Close(ctx context.Context) error {
 		if h.cloudHSM != nil {
 			errs = append(errs, h.cloudHSM.Close(ctx))
 		}
-		if h.backend != nil {
-			errs = append(errs, h.backend.Close(ctx))
+		if h.nodes != nil {
+			errs = append(errs, h.nodes.Close(ctx))
 		}
 		if h.tempDir {
 			errs = append(errs, os.RemoveAll(h.dir))

@@ -14,6 +14,9 @@ type Backend string
 const (
 	// BackendProcess runs each HSM as a local hsmnode process (the default).
 	BackendProcess Backend = "process"
+	// BackendContainer runs each HSM as a container of the hsmnode image
+	// (make image), each subnet a Docker network of its own.
+	BackendContainer Backend = "container"
 )
 
 type options struct {
@@ -21,6 +24,7 @@ type options struct {
 	dataDir          string
 	region, account  string
 	hsmnodeBinary    string
+	image            string
 	softhsmLibrary   string
 	lockoutThreshold int
 	delays           *cloudhsm.Delays
@@ -52,6 +56,10 @@ func WithAccount(account string) Option { return func(o *options) { o.account = 
 
 // WithHSMNodeBinary sets the hsmnode executable (default: processbackend.FindBinary).
 func WithHSMNodeBinary(path string) Option { return func(o *options) { o.hsmnodeBinary = path } }
+
+// WithImage sets the hsmnode image of the container backend
+// (containerbackend.DefaultImage by default).
+func WithImage(image string) Option { return func(o *options) { o.image = image } }
 
 // WithSoftHSMLibrary sets the PKCS#11 library the nodes load.
 func WithSoftHSMLibrary(path string) Option { return func(o *options) { o.softhsmLibrary = path } }

@@ -55,7 +55,7 @@ until SIGINT or SIGTERM, then stops every HSM node and removes its files.`,
 	}
 	cmd.Flags().BoolVar(&f.printEnv, "print-env", false, `print "export NAME=value" lines once ready`)
 	cmd.Flags().IntVar(&f.hsms, "hsms", 2, "HSMs in the cluster")
-	cmd.Flags().StringVar(&f.backend, "backend", string(harness.BackendProcess), "where HSM nodes run: process")
+	cmd.Flags().StringVar(&f.backend, "backend", string(harness.BackendProcess), "where HSM nodes run: process or container (make image first)")
 	cmd.Flags().StringVar(&f.region, "region", "us-east-1", "AWS region to emulate")
 	cmd.Flags().IntVar(&f.lockoutThreshold, "lockout-threshold", 5, "consecutive failed logins that lock an HSM user")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Builds the hsmnode container image without a registry: a root file system
+# holding the hsmnode binary, SoftHSM2's PKCS#11 library and the shared
+# libraries both need (taken from this machine's Debian packages), imported
+# with `docker import`. Usage: scripts/build-image.sh [IMAGE]
+set -euo pipefail
+image=${1:-kmsharness/hsmnode:dev}
+cd "$(dirname "$0")/.."
+
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+mkdir -p "$root/usr/local/bin" "$root/data" "$root/tmp"
+chmod 1777 "$root/tmp"
+CGO_ENABLED=1 go build -o "$root/usr/local/bin/hsmnode" ./cmd/hsmnode
+
+# copy_with_deps copies a file (following links, keeping its path) and the
+# shared libraries ldd lists for it.
+copy_with_deps() {
+  local file=$1
+  mkdir -p "$root$(dirname "$file")"
+  cp -L "$file" "$root$file"
+  ldd "$file" | awk '/=> \//{print $3} /^[ \t]*\//{print $1}' | while read -r lib; do
+    [ -e "$root$lib" ] && continue
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done
+}
+softhsm=/usr/lib/softhsm/libsofthsm2.so
+[ -e "$softhsm" ] || { echo "build-image: $softhsm missing: install softhsm2 (make deps)" >&2; exit 1; }
+copy_with_deps "$softhsm"
+# hsmnode's own dependencies (its path inside root is not a host path).
+ldd "$root/usr/local/bin/hsmnode" | awk '/=> \//{print $3} /^[ \t]*\//{print $1}' | while read -r lib; do
+  mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"
+done
+
+tar -C "$root" -c . | docker import \
+  --change 'ENTRYPOINT ["/usr/local/bin/hsmnode"]' \
+  --change 'CMD ["--data-dir", "/data", "--listen", "0.0.0.0:2225"]' \
+  --change 'EXPOSE 2225' \
+  --change 'LABEL org.kmsharness.component=hsmnode' \
+  - "$image" >/dev/null
+echo "$image"
