@@ -17,11 +17,11 @@ func connectionFaults() []Entry {
 		{Name: "invalid-credentials", Code: "INVALID_CREDENTIALS", Description: "the officer changes kmsuser's password behind KMS's back; heal reports it for UpdateCustomKeyStore", Make: clusterFault(InvalidCredentials)},
 		{Name: "cluster-not-found", Code: "CLUSTER_NOT_FOUND", Description: "the cluster is backed up, its HSMs and then it deleted; heal: a related cluster from the backup (its ID reported)", Make: clusterFault(ClusterNotFound)},
 		{Name: "insufficient-cloudhsm-hsms", Code: "INSUFFICIENT_CLOUDHSM_HSMS", Description: "every HSM of the cluster is deleted; heal: two HSMs are created again from the latest backup", Make: clusterFault(InsufficientHSMs)},
-		{Name: "network-errors", Code: "NETWORK_ERRORS", Description: "every connection between KMS and the cluster's HSMs is reset; heal removes the toxic", Make: clusterFault(NetworkErrors)},
+		{Name: "network-errors", Code: "NETWORK_ERRORS", Description: "the cluster's HSMs are cut off the network: containers leave their Docker networks, processes get every connection reset; heal reconnects (restarts the containers) or removes the toxic", Make: clusterFault(NetworkErrors)},
 		{Name: "internal-error", Code: "INTERNAL_ERROR", Description: "a failpoint in KMS's connect path fails it; heal disarms it", Make: clusterFault(InternalError)},
 		{Name: "user-not-found", Code: "USER_NOT_FOUND", Description: "the officer deletes kmsuser on every HSM; heal recreates it with a new password (reported)", Make: clusterFault(UserNotFound)},
 		{Name: "user-logged-in", Code: "USER_LOGGED_IN", Description: "another client logs in as kmsuser on every HSM (after the officer set it a new password); heal logs it out and reports that password", Make: clusterFault(UserLoggedIn)},
-		{Name: "subnet-not-found", Code: "SUBNET_NOT_FOUND", Description: "a subnet of the cluster is deleted; heal: a related cluster from a backup, in new subnets (its ID reported)", Make: clusterFault(SubnetNotFound)},
+		{Name: "subnet-not-found", Code: "SUBNET_NOT_FOUND", Description: "a subnet of the cluster is deleted (with containers, its Docker network too); heal: a related cluster from a backup, in new subnets (its ID reported)", Make: clusterFault(SubnetNotFound)},
 		{Name: "insufficient-free-addresses-in-subnet", Code: "INSUFFICIENT_FREE_ADDRESSES_IN_SUBNET", Description: "every free address of a subnet of the cluster is taken; heal frees them", Make: clusterFault(InsufficientFreeAddresses)},
 	}
 }
@@ -136,11 +136,36 @@ func InsufficientHSMs(clusterID string) Fault {
 		}}
 }
 
-// NetworkErrors resets every connection between KMS and the cluster's HSMs.
+// NetworkErrors cuts the cluster's HSMs off the network: containers leave
+// their networks; where HSMs are processes, every connection between KMS and
+// them is reset (a toxiproxy toxic).
 func NetworkErrors(clusterID string) Fault {
 	return &fault{name: "network-errors", code: "NETWORK_ERRORS", scope: Scope{ClusterID: clusterID},
 		inject: func(ctx context.Context, t Target, scope Scope) (Heal, error) {
-			return toxicOnHSMs(t, scope, ResetPeer{})
+			hsms, err := t.HSMs(scope.ClusterID)
+			if err != nil {
+				return nil, err
+			}
+			var reconnects []func() error
+			heal := healed(func(context.Context) error {
+				var errs []error
+				for _, r := range reconnects {
+					errs = append(errs, r())
+				}
+				return errors.Join(errs...)
+			})
+			for _, h := range hsms {
+				reconnect, err := t.DisconnectNode(h.ID)
+				if errors.Is(err, errors.ErrUnsupported) {
+					return toxicOnHSMs(t, scope, ResetPeer{})
+				}
+				if err != nil {
+					_, _ = heal(ctx)
+					return nil, err
+				}
+				reconnects = append(reconnects, reconnect)
+			}
+			return heal, nil
 		}}
 }
 

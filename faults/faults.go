@@ -81,6 +81,9 @@ type Target interface {
 	RestartNode(ctx context.Context, hsmID string) error
 	PauseNode(hsmID string) error
 	ResumeNode(hsmID string) error
+	// DisconnectNode cuts the HSM off its network where the backend can
+	// (errors.ErrUnsupported otherwise) and returns how to reconnect it.
+	DisconnectNode(hsmID string) (reconnect func() error, err error)
 	// AddToxic puts a network toxic between KMS and the HSM.
 	AddToxic(hsmID string, toxic Toxic) (remove func() error, err error)
 	// ArmKMSFailpoint arms a failpoint inside KMS for the cluster.

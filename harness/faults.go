@@ -140,7 +140,19 @@ func (t faultTarget) RestoreCluster(ctx context.Context, clusterID string) (stri
 	return t.h.RestoreCluster(ctx, clusterID)
 }
 
-func (t faultTarget) DeleteSubnet(subnetID string) error { return t.h.cloudHSM.DeleteSubnet(subnetID) }
+// DeleteSubnet deletes the subnet in the control plane and, on the
+// container backend, removes its Docker network too.
+func (t faultTarget) DeleteSubnet(subnetID string) error {
+	if err := t.h.cloudHSM.DeleteSubnet(subnetID); err != nil {
+		return err
+	}
+	if r, ok := t.h.nodes.(interface {
+		RemoveSubnet(ctx context.Context, subnetID string) error
+	}); ok {
+		return r.RemoveSubnet(context.Background(), subnetID)
+	}
+	return nil
+}
 
 func (t faultTarget) FillSubnet(subnetID string) (func(), error) {
 	return t.h.cloudHSM.FillSubnet(subnetID)
@@ -160,6 +172,20 @@ func (t faultTarget) RestartNode(ctx context.Context, hsmID string) error {
 
 func (t faultTarget) PauseNode(hsmID string) error  { return t.h.nodes.Pause(hsmID) }
 func (t faultTarget) ResumeNode(hsmID string) error { return t.h.nodes.Resume(hsmID) }
+
+// DisconnectNode cuts the node off its network where the backend can (a
+// container leaves its Docker network); elsewhere it answers
+// errors.ErrUnsupported and faults use a toxic instead.
+func (t faultTarget) DisconnectNode(hsmID string) (func() error, error) {
+	d, ok := t.h.nodes.(interface{ Disconnect(hsmID string) error })
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	if err := d.Disconnect(hsmID); err != nil {
+		return nil, err
+	}
+	return func() error { return t.RestartNode(context.Background(), hsmID) }, nil
+}
 
 func (t faultTarget) AddToxic(hsmID string, toxic faults.Toxic) (func() error, error) {
 	return t.h.proxies.addToxic(hsmID, toxic)

@@ -371,6 +371,58 @@ func (b *Backend) Restart(ctx context.Context, hsmID string) (string, error) {
 	return b.start(ctx, hsmID, n.dir, n.subnet)
 }
 
+// Disconnect cuts the node's container off its network, the real network
+// fault: its published port stops answering. Docker does not bring a
+// published port back when the container rejoins its network, so the way
+// back is Restart (a new container on the same data).
+func (b *Backend) Disconnect(hsmID string) error {
+	n, err := b.node(hsmID)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	nw := b.networks[n.subnet]
+	b.mu.Unlock()
+	if nw == nil {
+		return fmt.Errorf("%s has no network", hsmID)
+	}
+	_, err = b.docker.NetworkDisconnect(context.Background(), nw.ID, client.NetworkDisconnectOptions{Container: n.c.GetContainerID(), Force: true})
+	if err != nil {
+		return fmt.Errorf("disconnect %s: %w", hsmID, err)
+	}
+	return nil
+}
+
+// RemoveSubnet removes a subnet's Docker network, cutting its containers
+// off (the subnet was deleted); they stay cut off until restarted.
+func (b *Backend) RemoveSubnet(ctx context.Context, subnetID string) error {
+	b.mu.Lock()
+	nw, ok := b.networks[subnetID]
+	var members []*node
+	for _, n := range b.nodes {
+		if n.subnet == subnetID {
+			members = append(members, n)
+		}
+	}
+	b.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	for _, n := range members {
+		if _, err := b.docker.NetworkDisconnect(ctx, nw.ID, client.NetworkDisconnectOptions{Container: n.c.GetContainerID(), Force: true}); err != nil {
+			return fmt.Errorf("disconnect %s: %w", n.hsmID, err)
+		}
+	}
+	if err := nw.Remove(ctx); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	delete(b.networks, subnetID)
+	delete(b.users, subnetID)
+	b.mu.Unlock()
+	return nil
+}
+
 // Running reports whether the node's container runs.
 func (b *Backend) Running(hsmID string) bool {
 	n, err := b.node(hsmID)
