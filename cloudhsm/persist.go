@@ -11,11 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kmsharness/kmsharness/internal/atomicfile"
 
 	"github.com/kmsharness/kmsharness/cloudhsm/pki"
 )
@@ -312,29 +312,9 @@ func (s *Service) save() {
 	if bytes.Equal(data, s.lastSaved) {
 		return
 	}
-	if err := writeFileAtomic(s.opts.stateFile, data); err != nil {
+	if err := atomicfile.Write(s.opts.stateFile, data); err != nil {
 		s.log.Error("saving the control plane state failed", "err", err)
 		return
 	}
 	s.lastSaved = data
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".state-*")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = os.Remove(tmp.Name()) }()
-	if _, err := tmp.Write(data); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -109,18 +109,31 @@ type keyIDInput struct {
 	KeyID string `json:"KeyId"`
 }
 
-func (s *Service) describeKey(_ context.Context, body []byte) (any, error) {
-	var in keyIDInput
+func (in keyIDInput) keyRef() string { return in.KeyID }
+
+// keyInput is the input of an operation on one key.
+type keyInput interface{ keyRef() string }
+
+// onKey decodes body into an In, locks the service and runs fn with the key
+// the input names (in the forms kinds allows).
+func onKey[In keyInput](s *Service, body []byte, kinds keyRefKinds, fn func(in In, k *key) (any, error)) (any, error) {
+	var in In
 	if err := awsjson.Decode(body, &in); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k, err := s.resolveKey(in.KeyID, anyKeyRef)
+	k, err := s.resolveKey(in.keyRef(), kinds)
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"KeyMetadata": s.metadata(k)}, nil
+	return fn(in, k)
+}
+
+func (s *Service) describeKey(_ context.Context, body []byte) (any, error) {
+	return onKey(s, body, anyKeyRef, func(_ keyIDInput, k *key) (any, error) {
+		return map[string]any{"KeyMetadata": s.metadata(k)}, nil
+	})
 }
 
 type listInput struct {
@@ -175,22 +188,14 @@ func (s *Service) removeKey(k *key) {
 // setState changes a key's state for EnableKey and DisableKey. A key of a
 // disconnected store stays Unavailable; the change shows on reconnect.
 func (s *Service) setState(body []byte, state string) (any, error) {
-	var in keyIDInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k, err := s.resolveKey(in.KeyID, keyIDOrARN)
-	if err != nil {
-		return nil, err
-	}
-	if k.State == KeyPendingDeletion {
-		return nil, invalidState("%s is pending deletion.", k.ARN)
-	}
-	k.State = state
-	s.persistKey(k)
-	return struct{}{}, nil
+	return onKey(s, body, keyIDOrARN, func(_ keyIDInput, k *key) (any, error) {
+		if k.State == KeyPendingDeletion {
+			return nil, invalidState("%s is pending deletion.", k.ARN)
+		}
+		k.State = state
+		s.persistKey(k)
+		return struct{}{}, nil
+	})
 }
 
 func (s *Service) enableKey(_ context.Context, body []byte) (any, error) {
@@ -206,51 +211,37 @@ type scheduleKeyDeletionInput struct {
 	PendingWindowInDays int
 }
 
+func (in scheduleKeyDeletionInput) keyRef() string { return in.KeyID }
+
 func (s *Service) scheduleKeyDeletion(_ context.Context, body []byte) (any, error) {
-	var in scheduleKeyDeletionInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
-	if in.PendingWindowInDays == 0 {
-		in.PendingWindowInDays = 30
-	}
-	if in.PendingWindowInDays < 7 || in.PendingWindowInDays > 30 {
-		return nil, validation("1 validation error detected: Value '%d' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value between 7 and 30", in.PendingWindowInDays)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k, err := s.resolveKey(in.KeyID, keyIDOrARN)
-	if err != nil {
-		return nil, err
-	}
-	if k.State == KeyPendingDeletion {
-		return nil, invalidState("%s is pending deletion.", k.ARN)
-	}
-	k.State, k.PendingWindow = KeyPendingDeletion, in.PendingWindowInDays
-	k.DeletionDate = time.Now().Add(time.Duration(in.PendingWindowInDays) * s.opts.dayLength)
-	s.persistKey(k)
-	return map[string]any{"KeyId": k.ARN, "DeletionDate": awsjson.NewTime(k.DeletionDate), "KeyState": KeyPendingDeletion,
-		"PendingWindowInDays": in.PendingWindowInDays}, nil
+	return onKey(s, body, keyIDOrARN, func(in scheduleKeyDeletionInput, k *key) (any, error) {
+		if in.PendingWindowInDays == 0 {
+			in.PendingWindowInDays = 30
+		}
+		if in.PendingWindowInDays < 7 || in.PendingWindowInDays > 30 {
+			return nil, validation("1 validation error detected: Value '%d' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value between 7 and 30", in.PendingWindowInDays)
+		}
+		if k.State == KeyPendingDeletion {
+			return nil, invalidState("%s is pending deletion.", k.ARN)
+		}
+		k.State, k.PendingWindow = KeyPendingDeletion, in.PendingWindowInDays
+		k.DeletionDate = time.Now().Add(time.Duration(in.PendingWindowInDays) * s.opts.dayLength)
+		s.persistKey(k)
+		return map[string]any{"KeyId": k.ARN, "DeletionDate": awsjson.NewTime(k.DeletionDate), "KeyState": KeyPendingDeletion,
+			"PendingWindowInDays": in.PendingWindowInDays}, nil
+	})
 }
 
 func (s *Service) cancelKeyDeletion(_ context.Context, body []byte) (any, error) {
-	var in keyIDInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k, err := s.resolveKey(in.KeyID, keyIDOrARN)
-	if err != nil {
-		return nil, err
-	}
-	if k.State != KeyPendingDeletion {
-		return nil, invalidState("%s is not pending deletion.", k.ARN)
-	}
-	// A key whose deletion is cancelled comes back Disabled.
-	k.State, k.PendingWindow, k.DeletionDate = KeyDisabled, 0, time.Time{}
-	s.persistKey(k)
-	return map[string]any{"KeyId": k.ARN}, nil
+	return onKey(s, body, keyIDOrARN, func(_ keyIDInput, k *key) (any, error) {
+		if k.State != KeyPendingDeletion {
+			return nil, invalidState("%s is not pending deletion.", k.ARN)
+		}
+		// A key whose deletion is cancelled comes back Disabled.
+		k.State, k.PendingWindow, k.DeletionDate = KeyDisabled, 0, time.Time{}
+		s.persistKey(k)
+		return map[string]any{"KeyId": k.ARN}, nil
+	})
 }
 
 // deletionSweeper deletes keys whose waiting period is over: their metadata

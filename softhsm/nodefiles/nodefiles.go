@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/kmsharness/kmsharness/internal/atomicfile"
+
 	"github.com/kmsharness/kmsharness/softhsm/users"
 )
 
@@ -91,28 +93,6 @@ func ReadBootstrap(dir string) (*Bootstrap, error) {
 	return &bs, nil
 }
 
-// WriteFileAtomic writes data to path through a private temporary file and
-// a rename, so a crash leaves the old or the new file, never a torn one.
-func WriteFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = os.Remove(tmp.Name()) }()
-	if err := tmp.Chmod(0o600); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
+// WriteFileAtomic writes data to path so that a crash leaves the old or the
+// new file, never a torn one (the file is private: 0600).
+func WriteFileAtomic(path string, data []byte) error { return atomicfile.Write(path, data) }
