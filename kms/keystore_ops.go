@@ -171,6 +171,22 @@ type storeIDInput struct {
 	CustomKeyStoreID string `json:"CustomKeyStoreId"`
 }
 
+// onStore decodes a {CustomKeyStoreId} body, locks the service and runs fn
+// with the store (CustomKeyStoreNotFoundException if none).
+func (s *Service) onStore(body []byte, fn func(st *keyStore) (any, error)) (any, error) {
+	var in storeIDInput
+	if err := awsjson.Decode(body, &in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.lookupStore(in.CustomKeyStoreID)
+	if err != nil {
+		return nil, err
+	}
+	return fn(st)
+}
+
 // lookupStore returns the store; s.mu is held.
 func (s *Service) lookupStore(id string) (*keyStore, error) {
 	st, ok := s.stores[id]
@@ -222,23 +238,15 @@ func (s *Service) connectCustomKeyStore(ctx context.Context, body []byte) (any, 
 }
 
 func (s *Service) disconnectCustomKeyStore(_ context.Context, body []byte) (any, error) {
-	var in storeIDInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.lookupStore(in.CustomKeyStoreID)
-	if err != nil {
-		return nil, err
-	}
-	if st.State == StateDisconnected || st.State == StateDisconnecting {
-		return nil, storeInvalidState("Custom key store %s is already %s.", st.ID, st.State)
-	}
-	st.State, st.ErrorCode = StateDisconnecting, ""
-	s.persistStore(st)
-	s.startDisconnect(st)
-	return struct{}{}, nil
+	return s.onStore(body, func(st *keyStore) (any, error) {
+		if st.State == StateDisconnected || st.State == StateDisconnecting {
+			return nil, storeInvalidState("Custom key store %s is already %s.", st.ID, st.State)
+		}
+		st.State, st.ErrorCode = StateDisconnecting, ""
+		s.persistStore(st)
+		s.startDisconnect(st)
+		return struct{}{}, nil
+	})
 }
 
 type updateCustomKeyStoreInput struct {
@@ -320,29 +328,21 @@ func (s *Service) updateCustomKeyStore(ctx context.Context, body []byte) (any, e
 }
 
 func (s *Service) deleteCustomKeyStore(_ context.Context, body []byte) (any, error) {
-	var in storeIDInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.lookupStore(in.CustomKeyStoreID)
-	if err != nil {
-		return nil, err
-	}
-	if st.State != StateDisconnected {
-		return nil, storeInvalidState("Custom key store %s must be DISCONNECTED to be deleted; it is %s.", st.ID, st.State)
-	}
-	for _, k := range s.keys {
-		if k.StoreID == st.ID {
-			return nil, kmsError("CustomKeyStoreHasCMKsException", "Custom key store %s still contains KMS keys.", st.ID)
+	return s.onStore(body, func(st *keyStore) (any, error) {
+		if st.State != StateDisconnected {
+			return nil, storeInvalidState("Custom key store %s must be DISCONNECTED to be deleted; it is %s.", st.ID, st.State)
 		}
-	}
-	delete(s.stores, st.ID)
-	if err := s.db.delete(bucketStores, st.ID); err != nil {
-		return nil, err
-	}
-	return struct{}{}, nil
+		for _, k := range s.keys {
+			if k.StoreID == st.ID {
+				return nil, kmsError("CustomKeyStoreHasCMKsException", "Custom key store %s still contains KMS keys.", st.ID)
+			}
+		}
+		delete(s.stores, st.ID)
+		if err := s.db.delete(bucketStores, st.ID); err != nil {
+			return nil, err
+		}
+		return struct{}{}, nil
+	})
 }
 
 type describeCustomKeyStoresInput struct {
