@@ -141,7 +141,7 @@ func (c *Conn) call(ctx context.Context, req *hsmwire.Request) (*hsmwire.Respons
 	c.pending[req.ID] = ch
 	c.mu.Unlock()
 
-	if err := c.fw.Write(hsmwire.AppendRequest(nil, req)); err != nil {
+	if err := c.fw.WriteEncoded(func(buf []byte) []byte { return hsmwire.AppendRequest(buf, req) }); err != nil {
 		c.fail(err)
 		return nil, c.Err()
 	}

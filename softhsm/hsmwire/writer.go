@@ -16,6 +16,7 @@ type FrameWriter struct {
 	waiting atomic.Int32
 	mu      sync.Mutex
 	bw      *bufio.Writer
+	scratch []byte // encoding buffer, reused under mu
 	err     error
 }
 
@@ -26,6 +27,13 @@ func NewFrameWriter(w io.Writer) *FrameWriter {
 
 // Write sends one frame body. After the first failure every call fails.
 func (fw *FrameWriter) Write(body []byte) error {
+	return fw.WriteEncoded(func(buf []byte) []byte { return append(buf, body...) })
+}
+
+// WriteEncoded sends the frame body that encode appends to the buffer it is
+// given; the buffer is the writer's own, reused from frame to frame, so
+// sending allocates nothing.
+func (fw *FrameWriter) WriteEncoded(encode func(buf []byte) []byte) error {
 	fw.waiting.Add(1)
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
@@ -33,7 +41,8 @@ func (fw *FrameWriter) Write(body []byte) error {
 	if fw.err != nil {
 		return fw.err
 	}
-	if err := WriteFrame(fw.bw, body); err != nil {
+	fw.scratch = encode(fw.scratch[:0])
+	if err := WriteFrame(fw.bw, fw.scratch); err != nil {
 		fw.err = err
 		return err
 	}

@@ -155,7 +155,7 @@ func (n *Node) serveConn(c net.Conn) {
 
 	fw := hsmwire.NewFrameWriter(c)
 	respond := func(resp *hsmwire.Response) {
-		if err := fw.Write(hsmwire.AppendResponse(nil, resp)); err != nil {
+		if err := fw.WriteEncoded(func(buf []byte) []byte { return hsmwire.AppendResponse(buf, resp) }); err != nil {
 			_ = c.Close()
 		}
 	}
