@@ -3,6 +3,7 @@ package kms
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"time"
@@ -57,6 +58,7 @@ func (s *Service) startConnect(st *keyStore) {
 			st.State, st.ErrorCode, st.Password = StateConnected, "", newPassword
 			sess.hsms = hsms
 			s.log.Info("custom key store connected", "store", st.ID, "cluster", st.ClusterID, "hsms", len(hsms.Conns()))
+			s.async(func(context.Context) { s.keepSessions(ctx, st.ID, hsms) })
 		}
 		s.persistStore(st)
 	})
@@ -242,4 +244,84 @@ func rotatedPassword() string {
 		b[i] = alphabet[int(b[i])%len(alphabet)]
 	}
 	return string(b)
+}
+
+// keepSessions keeps a CONNECTED store logged in on every ACTIVE HSM of its
+// cluster, as KMS does: an HSM added to the cluster, or one that came back
+// after a crash or a network cut, gets a kmsuser session again (with the
+// password KMS rotated to) without a reconnect. It runs until the store's
+// connection ends.
+func (s *Service) keepSessions(ctx context.Context, storeID string, hsms *hsmclient.Cluster) {
+	t := time.NewTicker(s.opts.sessionCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		st, ok := s.stores[storeID]
+		if !ok || st.State != StateConnected {
+			s.mu.Unlock()
+			return
+		}
+		clusterID, password, trustAnchor := st.ClusterID, st.Password, st.TrustAnchor
+		s.mu.Unlock()
+		cluster, err := s.cloud.DescribeCluster(ctx, clusterID)
+		if err != nil {
+			continue
+		}
+		anchors, err := hsmclient.ParseTrustAnchors([]byte(trustAnchor))
+		if err != nil {
+			continue
+		}
+		for _, h := range cluster.activeHSMs() {
+			if hsms.Reaches(h.ID) {
+				continue
+			}
+			if err := s.rejoin(ctx, clusterID, h.ID, anchors, password, hsms); err != nil {
+				s.log.Debug("HSM session not re-established yet", "store", storeID, "hsm", h.ID, "err", err)
+				continue
+			}
+			s.log.Info("HSM session re-established", "store", storeID, "hsm", h.ID)
+		}
+	}
+}
+
+// rejoin dials one HSM, logs in as kmsuser and adds it to the store's HSMs.
+func (s *Service) rejoin(ctx context.Context, clusterID, hsmID string, anchors []*x509.Certificate, password string, hsms *hsmclient.Cluster) error {
+	addr, err := s.cloud.HSMAddress(ctx, clusterID, hsmID)
+	if err != nil {
+		return err
+	}
+	dctx, cancel := context.WithTimeout(ctx, s.opts.hsmTimeout)
+	defer cancel()
+	c, err := hsmclient.Dial(dctx, addr, hsmID, anchors)
+	if err != nil {
+		return err
+	}
+	if err := c.LoginExclusive(dctx, KMSUser, password); err != nil {
+		_ = c.Close()
+		return err
+	}
+	hsms.Add(c)
+	return nil
+}
+
+// SessionHSMs returns the HSMs a store has live kmsuser sessions with
+// (none unless it is CONNECTED): what a harness or a test inspects to see
+// KMS's view of the cluster.
+func (s *Service) SessionHSMs(storeID string) []string {
+	s.mu.Lock()
+	sess := s.sessions[storeID]
+	s.mu.Unlock()
+	if sess == nil || sess.hsms == nil {
+		return nil
+	}
+	var ids []string
+	for _, c := range sess.hsms.Conns() {
+		ids = append(ids, c.HSMID())
+	}
+	return ids
 }

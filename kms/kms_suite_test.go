@@ -42,6 +42,7 @@ var _ = testenv.HarnessPerProcess(&h, func(h *harness.Harness) {
 		Control:     h.ControlEndpoint(),
 	}
 }, harness.WithKMSOptions(kms.WithDayLength(25*time.Millisecond),
-	kms.WithConnectDelay(300*time.Millisecond), kms.WithDisconnectDelay(200*time.Millisecond)))
+	kms.WithConnectDelay(300*time.Millisecond), kms.WithDisconnectDelay(200*time.Millisecond),
+	kms.WithSessionCheck(100*time.Millisecond)))
 
 var _ = suites.Register(&cfg)

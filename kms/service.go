@@ -39,6 +39,7 @@ type options struct {
 	disconnectDelay time.Duration
 	dayLength       time.Duration
 	hsmTimeout      time.Duration
+	sessionCheck    time.Duration
 	logger          *slog.Logger
 }
 
@@ -74,6 +75,11 @@ func WithDayLength(d time.Duration) Option { return func(o *options) { o.dayLeng
 // WithHSMTimeout bounds each call to one HSM (dial, login, crypto) before
 // KMS gives up on it (default 2 s).
 func WithHSMTimeout(d time.Duration) Option { return func(o *options) { o.hsmTimeout = d } }
+
+// WithSessionCheck sets how often a CONNECTED store looks for ACTIVE HSMs
+// it has no session with (added, restarted or reachable again) and logs in
+// there (default 1 s).
+func WithSessionCheck(d time.Duration) Option { return func(o *options) { o.sessionCheck = d } }
 
 // WithLogger sets the logger; it never receives secrets or plaintext.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
@@ -153,7 +159,7 @@ type storeSession struct {
 func New(cloud Cloud, opts ...Option) (*Service, error) {
 	o := options{region: "us-east-1", account: "111122223333", storeQuota: DefaultStoreQuota,
 		connectDelay: DefaultConnectDelay, disconnectDelay: DefaultDisconnectDelay, dayLength: 24 * time.Hour,
-		hsmTimeout: hsmclient.DefaultAttemptTimeout}
+		hsmTimeout: hsmclient.DefaultAttemptTimeout, sessionCheck: time.Second}
 	for _, opt := range opts {
 		opt(&o)
 	}

@@ -23,9 +23,10 @@ type Cluster struct {
 	// AttemptTimeout bounds each call to one HSM (DefaultAttemptTimeout if 0).
 	AttemptTimeout time.Duration
 
-	mu    sync.RWMutex
-	conns []*Conn
-	next  atomic.Uint64
+	mu     sync.RWMutex
+	conns  []*Conn
+	closed bool
+	next   atomic.Uint64
 }
 
 // NewCluster returns a Cluster over conns.
@@ -46,10 +47,47 @@ func (cl *Cluster) Conns() []*Conn {
 	return live
 }
 
+// Add puts a connection (to an HSM the cluster did not reach) in the
+// rotation, replacing a dead connection to the same HSM. It closes c and
+// returns false if the cluster is closed or already has a live connection
+// to that HSM.
+func (cl *Cluster) Add(c *Conn) bool {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.closed {
+		_ = c.Close()
+		return false
+	}
+	kept := cl.conns[:0]
+	for _, old := range cl.conns {
+		if old.HSMID() == c.HSMID() {
+			if old.Err() == nil {
+				_ = c.Close()
+				return false
+			}
+			continue // a dead connection to the same HSM goes
+		}
+		kept = append(kept, old)
+	}
+	cl.conns = append(kept, c)
+	return true
+}
+
+// Reaches reports whether the cluster has a live connection to the HSM.
+func (cl *Cluster) Reaches(hsmID string) bool {
+	for _, c := range cl.Conns() {
+		if c.HSMID() == hsmID {
+			return true
+		}
+	}
+	return false
+}
+
 // Close closes every connection.
 func (cl *Cluster) Close() {
-	cl.mu.RLock()
-	defer cl.mu.RUnlock()
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	cl.closed = true
 	for _, c := range cl.conns {
 		_ = c.Close()
 	}
