@@ -37,11 +37,7 @@ var _ = Describe("Connection error codes from real conditions", Label("kind:faul
 		c, err := h.NewCluster(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		store := newStoreOn(ctx, c)
-		hsms, err := c.HSMs()
-		Expect(err).NotTo(HaveOccurred())
-		for _, hsm := range hsms {
-			Expect(c.DeleteHSM(ctx, hsm.ID)).To(Succeed())
-		}
+		deleteAllHSMs(ctx, c)
 		Expect(connectFails(ctx, store)).To(Equal(types.ConnectionErrorCodeTypeInsufficientCloudhsmHsms))
 	})
 
@@ -49,11 +45,7 @@ var _ = Describe("Connection error codes from real conditions", Label("kind:faul
 		c, err := h.NewCluster(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		store := newStoreOn(ctx, c)
-		hsms, err := c.HSMs()
-		Expect(err).NotTo(HaveOccurred())
-		for _, hsm := range hsms {
-			Expect(c.DeleteHSM(ctx, hsm.ID)).To(Succeed())
-		}
+		deleteAllHSMs(ctx, c)
 		_, err = h.CloudHSMClient().DeleteCluster(ctx, &cloudhsmv2.DeleteClusterInput{ClusterId: aws.String(c.ID)})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(connectFails(ctx, store)).To(Equal(types.ConnectionErrorCodeTypeClusterNotFound))
@@ -122,4 +114,13 @@ func defaultSubnets() []string {
 		}
 	}
 	return ids
+}
+
+// deleteAllHSMs deletes every HSM of the cluster through the CloudHSMv2 API.
+func deleteAllHSMs(ctx context.Context, c *harness.Cluster) {
+	hsms, err := c.HSMs()
+	Expect(err).NotTo(HaveOccurred())
+	for _, hsm := range hsms {
+		Expect(c.DeleteHSM(ctx, hsm.ID)).To(Succeed())
+	}
 }

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -28,16 +25,14 @@ cluster with --hsms HSMs and prints its ID, or with --print-env the export lines
 CLUSTER_ID, TRUST_ANCHOR_FILE and KMSUSER_PASSWORD.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if control == "" {
-				control = os.Getenv("KMSHARNESS_CONTROL")
-			}
-			if control == "" {
-				return usageError{fmt.Errorf("no harness: set KMSHARNESS_CONTROL or --control (kmsharness up --print-env prints it)")}
+			url, err := resolveControl(control)
+			if err != nil {
+				return err
 			}
 			if hsms < 1 || hsms > 28 {
 				return usageError{fmt.Errorf("--hsms must be 1 to 28")}
 			}
-			c, err := createCluster(cmd.Context(), control, hsms)
+			c, err := createCluster(cmd.Context(), url, hsms)
 			if err != nil {
 				return err
 			}
@@ -62,30 +57,25 @@ CLUSTER_ID, TRUST_ANCHOR_FILE and KMSUSER_PASSWORD.`,
 }
 
 func createCluster(ctx context.Context, control string, hsms int) (*harness.ClusterResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	body, _ := json.Marshal(map[string]int{"hsms": hsms})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, control+"/clusters", bytes.NewReader(body))
+	raw, err := callControl(ctx, control+"/clusters", map[string]int{"hsms": hsms}, http.StatusCreated)
 	if err != nil {
-		return nil, usageError{fmt.Errorf("--control: %w", err)}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("harness control API: %w", err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusCreated {
-		var e struct {
-			Error string `json:"error"`
-		}
-		_ = json.Unmarshal(raw, &e)
-		return nil, fmt.Errorf("harness control API: %s: %s", resp.Status, e.Error)
+		return nil, err
 	}
 	var c harness.ClusterResponse
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return nil, fmt.Errorf("harness control API: %w", err)
 	}
 	return &c, nil
+}
+
+// resolveControl returns the control API URL: the flag, else
+// $KMSHARNESS_CONTROL; none is a usage error.
+func resolveControl(flag string) (string, error) {
+	if flag == "" {
+		flag = os.Getenv("KMSHARNESS_CONTROL")
+	}
+	if flag == "" {
+		return "", usageError{fmt.Errorf("no harness: set KMSHARNESS_CONTROL or --control (kmsharness up --print-env prints it)")}
+	}
+	return flag, nil
 }

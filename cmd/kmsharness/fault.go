@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"text/tabwriter"
 	"time"
 
@@ -20,15 +19,6 @@ import (
 func newFaultCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "fault", Short: "Inject and heal faults in a running harness"}
 	var control, cluster, hsm string
-	controlURL := func() (string, error) {
-		if control == "" {
-			control = os.Getenv("KMSHARNESS_CONTROL")
-		}
-		if control == "" {
-			return "", usageError{fmt.Errorf("no harness: set KMSHARNESS_CONTROL or --control (kmsharness up --print-env prints it)")}
-		}
-		return control, nil
-	}
 	list := &cobra.Command{
 		Use: "list", Short: "List the fault catalogue", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -48,27 +38,27 @@ func newFaultCommand() *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	request := func(args []string) (harness.FaultRequest, error) {
+	// send checks the command line and sends the fault request to path.
+	send := func(ctx context.Context, args []string, path string, want int) (harness.FaultRequest, []byte, error) {
 		if cluster == "" {
-			return harness.FaultRequest{}, usageError{fmt.Errorf("--cluster is required")}
+			return harness.FaultRequest{}, nil, usageError{fmt.Errorf("--cluster is required")}
 		}
 		if _, err := faults.Lookup(args[0], faults.Scope{ClusterID: cluster, HSMID: hsm}); err != nil {
-			return harness.FaultRequest{}, usageError{err}
+			return harness.FaultRequest{}, nil, usageError{err}
 		}
-		return harness.FaultRequest{Name: args[0], Cluster: cluster, HSM: hsm}, nil
+		url, err := resolveControl(control)
+		if err != nil {
+			return harness.FaultRequest{}, nil, err
+		}
+		req := harness.FaultRequest{Name: args[0], Cluster: cluster, HSM: hsm}
+		body, err := callControl(ctx, url+path, req, want)
+		return req, body, err
 	}
 	inject := &cobra.Command{
 		Use: "inject NAME --cluster ID [--hsm ID]", Short: "Put a fault in place", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req, err := request(args)
+			req, _, err := send(cmd.Context(), args, "/faults", http.StatusCreated)
 			if err != nil {
-				return err
-			}
-			url, err := controlURL()
-			if err != nil {
-				return err
-			}
-			if _, err := callControl(cmd.Context(), url+"/faults", req, http.StatusCreated); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "injected %s on %s\n", req.Name, req.Cluster)
@@ -78,15 +68,7 @@ func newFaultCommand() *cobra.Command {
 	heal := &cobra.Command{
 		Use: "heal NAME --cluster ID [--hsm ID]", Short: "Heal a fault; print what changed as export lines", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req, err := request(args)
-			if err != nil {
-				return err
-			}
-			url, err := controlURL()
-			if err != nil {
-				return err
-			}
-			body, err := callControl(cmd.Context(), url+"/faults/heal", req, http.StatusOK)
+			_, body, err := send(cmd.Context(), args, "/faults/heal", http.StatusOK)
 			if err != nil {
 				return err
 			}
