@@ -1,103 +1,219 @@
 package harness
 
 import (
-	"encoding/json"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
 	"net/http"
-	"strings"
+	"runtime/debug"
+	"sync"
 
-	"github.com/gorilla/mux"
+	"github.com/kmsharness/kmsharness/control"
+	"github.com/kmsharness/kmsharness/faults"
 )
 
-// ClusterResponse is what the control API answers for a cluster.
-type ClusterResponse struct {
-	ClusterID       string `json:"clusterId"`
-	TrustAnchorPEM  string `json:"trustAnchorPem"`
-	TrustAnchorFile string `json:"trustAnchorFile"`
-	KMSUserPassword string `json:"kmsuserPassword"`
-}
-
-type controlError struct {
-	Error string `json:"error"`
-}
-
-// controlHandler serves the harness's control API (see docs in README):
+// ClusterResponse is what the control API answers for a new cluster.
 //
-//	POST /clusters {"hsms": N}                    → 201 ClusterResponse: a new ready cluster
-//	GET  /clusters/{id}                           → 200 {"clusterId", "hsms": [{"hsmId", "availabilityZone", "state"}]}
-//	GET  /faults                                  → 200 the catalogue
-//	POST /faults {"name", "cluster", "hsm"}       → 201: the fault is in place
-//	POST /faults/heal {"name", "cluster", "hsm"}  → 200 faults.Report: healed
-func (h *Harness) controlHandler() http.Handler {
-	r := mux.NewRouter()
-	r.HandleFunc("/clusters", h.postCluster).Methods(http.MethodPost)
-	r.HandleFunc("/clusters/{id}", h.getCluster).Methods(http.MethodGet)
-	r.HandleFunc("/faults", h.getFaults).Methods(http.MethodGet)
-	r.HandleFunc("/faults", h.postFault).Methods(http.MethodPost)
-	r.HandleFunc("/faults/heal", h.healFault).Methods(http.MethodPost)
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusNotFound, controlError{Error: "no such resource"})
-	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusMethodNotAllowed, controlError{Error: "method not allowed"})
-	})
-	return r
+// Deprecated: use control.Cluster.
+type ClusterResponse = control.Cluster
+
+// DefaultMaxControlClusters bounds how many clusters made through the
+// control API may be alive at once (each HSM is a process or a container).
+const DefaultMaxControlClusters = 32
+
+// controlTarget serves the fault-control protocol (package control) over
+// the harness: clusters, the fault catalogue, and holds on transient
+// connection states. It implements control.Target.
+type controlTarget struct {
+	h *Harness
+
+	mu       sync.Mutex
+	made     map[string]bool                      // live clusters made through the API
+	injected map[control.FaultRequest]faults.Heal // faults put in place through the API
 }
 
-func (h *Harness) postCluster(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		HSMs int `json:"hsms"`
+func newControlTarget(h *Harness) *controlTarget {
+	return &controlTarget{h: h, made: map[string]bool{}, injected: map[control.FaultRequest]faults.Heal{}}
+}
+
+// controlHandler returns the control API's HTTP handler.
+func (h *Harness) controlHandler() (http.Handler, error) {
+	return control.NewHandler(h.controlTarget, control.HandlerOptions{Token: h.controlToken})
+}
+
+// ControlToken returns the bearer token the control API requires
+// (KMSHARNESS_CONTROL_TOKEN).
+func (h *Harness) ControlToken() string { return h.controlToken }
+
+// ControlClient returns a client of the harness's own control API.
+func (h *Harness) ControlClient() *control.Client {
+	c, err := control.NewClient(h.control, h.controlToken, nil)
+	if err != nil {
+		panic(fmt.Sprintf("harness: control client: %v", err)) // the harness made both
 	}
-	if r.ContentLength != 0 {
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&req); err != nil {
-			writeJSON(w, http.StatusBadRequest, controlError{Error: "body must be JSON like {\"hsms\": 2}"})
-			return
+	return c
+}
+
+// newControlToken returns a random bearer token.
+func newControlToken() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (t *controlTarget) Info(context.Context) (control.Info, error) {
+	version := "(devel)"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		version = bi.Main.Version
+	}
+	return control.Info{Implementation: "kmsharness " + version,
+		Features: []string{control.FeatureClusters, control.FeatureFaults}}, nil
+}
+
+func (t *controlTarget) NewCluster(ctx context.Context, hsms int) (control.Cluster, error) {
+	t.mu.Lock()
+	if len(t.made) >= DefaultMaxControlClusters {
+		t.mu.Unlock()
+		return control.Cluster{}, control.Errorf(control.ErrLimitExceeded,
+			"%d clusters made through the control API are alive; delete some (DELETE /clusters/{id})", DefaultMaxControlClusters)
+	}
+	t.mu.Unlock()
+	c, err := t.h.NewCluster(ctx, WithHSMs(hsms))
+	if err != nil {
+		if c != nil && c.ID != "" {
+			_ = t.h.DeleteCluster(context.WithoutCancel(ctx), c.ID)
+		}
+		return control.Cluster{}, err
+	}
+	t.mu.Lock()
+	t.made[c.ID] = true
+	t.mu.Unlock()
+	return control.Cluster{ClusterID: c.ID, TrustAnchorPEM: string(c.TrustAnchorPEM), TrustAnchorFile: c.TrustAnchorFile,
+		KMSUserPassword: c.KMSUserPassword}, nil
+}
+
+func (t *controlTarget) Cluster(_ context.Context, id string) (control.ClusterInfo, error) {
+	info, err := t.h.cloudHSM.Cluster(id)
+	if err != nil {
+		return control.ClusterInfo{}, control.Errorf(control.ErrNotFound, "no cluster %s", id)
+	}
+	out := control.ClusterInfo{ClusterID: id, State: info.State}
+	for _, hsm := range info.HSMs {
+		out.HSMs = append(out.HSMs, control.HSM{HSMID: hsm.ID, AvailabilityZone: hsm.AvailabilityZone, State: hsm.State})
+	}
+	return out, nil
+}
+
+func (t *controlTarget) DeleteCluster(ctx context.Context, id string) error {
+	if _, err := t.h.cloudHSM.Cluster(id); err != nil {
+		return control.Errorf(control.ErrNotFound, "no cluster %s", id)
+	}
+	// Faults in place on the cluster go with it: heal what can be healed
+	// (a proxy toxic, a paused node) so that nothing outlives the cluster.
+	t.mu.Lock()
+	var heals []faults.Heal
+	for req, heal := range t.injected {
+		if req.Cluster == id && heal != nil {
+			heals = append(heals, heal)
+			delete(t.injected, req)
 		}
 	}
-	if req.HSMs == 0 {
-		req.HSMs = 2
+	t.mu.Unlock()
+	for _, heal := range heals {
+		_, _ = heal(ctx)
 	}
-	if req.HSMs < 1 || req.HSMs > 28 {
-		writeJSON(w, http.StatusBadRequest, controlError{Error: "hsms must be 1 to 28"})
-		return
+	if err := t.h.DeleteCluster(ctx, id); errors.Is(err, ErrNoCluster) {
+		return control.Errorf(control.ErrNotFound, "no cluster %s (deleted already)", id)
+	} else if err != nil {
+		return err
 	}
-	c, err := h.NewCluster(r.Context(), WithHSMs(req.HSMs))
+	t.mu.Lock()
+	delete(t.made, id)
+	t.mu.Unlock()
+	return nil
+}
+
+func (t *controlTarget) Faults(context.Context) ([]control.Fault, error) {
+	var out []control.Fault
+	for _, e := range faults.Catalogue() {
+		out = append(out, control.Fault{Name: e.Name, Code: e.Code, NeedsHSM: e.NeedsHSM, Description: e.Description})
+	}
+	return out, nil
+}
+
+// lookupFault makes the requested fault, mapping the requester's mistakes
+// to their kinds: an unknown fault or a missing HSM is a bad request, an
+// unknown cluster or HSM is not found.
+func (t *controlTarget) lookupFault(req control.FaultRequest) (faults.Fault, error) {
+	f, err := faults.Lookup(req.Name, faults.Scope{ClusterID: req.Cluster, HSMID: req.HSM})
 	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, controlError{Error: strings.TrimPrefix(err.Error(), "harness: ")})
-		return
+		return nil, control.Errorf(control.ErrBadRequest, "%v", err)
 	}
-	writeJSON(w, http.StatusCreated, ClusterResponse{ClusterID: c.ID, TrustAnchorPEM: string(c.TrustAnchorPEM),
-		TrustAnchorFile: c.TrustAnchorFile, KMSUserPassword: c.KMSUserPassword})
+	if _, known := t.h.ClusterByID(req.Cluster); !known {
+		return nil, control.Errorf(control.ErrNotFound, "no cluster %s in this harness", req.Cluster)
+	}
+	if err := f.Available(faultTarget{t.h}); err != nil {
+		return nil, control.Errorf(control.ErrNotFound, "%v", err)
+	}
+	return f, nil
 }
 
-// ClusterHSMs is the control API's view of a cluster's HSMs.
-type ClusterHSMs struct {
-	ClusterID string    `json:"clusterId"`
-	HSMs      []HSMView `json:"hsms"`
-}
-
-// HSMView is one HSM in the control API.
-type HSMView struct {
-	HSMID            string `json:"hsmId"`
-	AvailabilityZone string `json:"availabilityZone"`
-	State            string `json:"state"`
-}
-
-func (h *Harness) getCluster(w http.ResponseWriter, r *http.Request) {
-	id := mux.Vars(r)["id"]
-	info, err := h.cloudHSM.Cluster(id)
+func (t *controlTarget) InjectFault(ctx context.Context, req control.FaultRequest) error {
+	f, err := t.lookupFault(req)
 	if err != nil {
-		writeJSON(w, http.StatusNotFound, controlError{Error: "no cluster " + id})
-		return
+		return err
 	}
-	out := ClusterHSMs{ClusterID: id}
-	for _, hsm := range info.HSMs {
-		out.HSMs = append(out.HSMs, HSMView{HSMID: hsm.ID, AvailabilityZone: hsm.AvailabilityZone, State: hsm.State})
+	t.mu.Lock()
+	if _, dup := t.injected[req]; dup {
+		t.mu.Unlock()
+		return control.Errorf(control.ErrConflict, "fault %s is already in place there; heal it first", req.Name)
 	}
-	writeJSON(w, http.StatusOK, out)
+	t.injected[req] = nil // reserved while it is injected
+	t.mu.Unlock()
+	heal, err := t.h.InjectFault(ctx, f)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err != nil {
+		delete(t.injected, req)
+		return err
+	}
+	t.injected[req] = heal
+	return nil
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+func (t *controlTarget) HealFault(ctx context.Context, req control.FaultRequest) (control.HealReport, error) {
+	t.mu.Lock()
+	heal, found := t.injected[req]
+	if found && heal != nil {
+		delete(t.injected, req)
+	}
+	t.mu.Unlock()
+	if !found {
+		if _, err := faults.Lookup(req.Name, faults.Scope{ClusterID: req.Cluster, HSMID: req.HSM}); errors.Is(err, faults.ErrUnknownFault) {
+			return control.HealReport{}, control.Errorf(control.ErrBadRequest, "%v", err)
+		}
+		return control.HealReport{}, control.Errorf(control.ErrNotFound, "fault %s is not in place on %s", req.Name, req.Cluster)
+	}
+	if heal == nil {
+		return control.HealReport{}, control.Errorf(control.ErrConflict, "fault %s is still being injected", req.Name)
+	}
+	report, err := heal(ctx)
+	if err != nil {
+		return control.HealReport{}, err
+	}
+	return control.HealReport{KMSUserPassword: report.KMSUserPassword, ClusterID: report.ClusterID}, nil
+}
+
+func (t *controlTarget) Hold(context.Context, control.HoldRequest) (control.Hold, error) {
+	return control.Hold{}, control.Errorf(control.ErrUnsupported, "holds are not served yet")
+}
+
+func (t *controlTarget) HoldState(context.Context, string) (control.Hold, error) {
+	return control.Hold{}, control.Errorf(control.ErrUnsupported, "holds are not served yet")
+}
+
+func (t *controlTarget) Release(context.Context, string) error {
+	return control.Errorf(control.ErrUnsupported, "holds are not served yet")
 }

@@ -49,7 +49,8 @@ type Harness struct {
 	control  string
 	client   *cloudhsmv2.Client
 
-	faults injections // faults put in place through the control API
+	controlToken  string
+	controlTarget *controlTarget
 
 	clustersMu sync.Mutex
 	clusters   map[string]*Cluster // ready clusters the harness made, by ID
@@ -135,7 +136,16 @@ func (h *Harness) start(ctx context.Context) error {
 	if h.kmsURL, err = h.serve(http.HandlerFunc(h.serveKMS)); err != nil {
 		return err
 	}
-	if h.control, err = h.serve(h.controlHandler()); err != nil {
+	h.controlToken = h.opts.controlToken
+	if h.controlToken == "" {
+		h.controlToken = newControlToken()
+	}
+	h.controlTarget = newControlTarget(h)
+	controlHandler, err := h.controlHandler()
+	if err != nil {
+		return err
+	}
+	if h.control, err = h.serve(controlHandler); err != nil {
 		return err
 	}
 	return ctx.Err()

@@ -29,6 +29,7 @@ type options struct {
 	lockoutThreshold int
 	delays           *cloudhsm.Delays
 	kmsOptions       []kms.Option
+	controlToken     string
 	logger           *slog.Logger
 }
 
@@ -74,3 +75,7 @@ func WithControlPlaneDelays(d cloudhsm.Delays) Option { return func(o *options) 
 
 // WithLogger sets the logger (HSM node logs arrive at debug level).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithControlToken sets the bearer token of the control API (a random one
+// by default; ControlToken returns it).
+func WithControlToken(token string) Option { return func(o *options) { o.controlToken = token } }

@@ -38,8 +38,7 @@ var _ = testenv.HarnessPerProcess(&h, func(h *harness.Harness) {
 		Endpoint:    h.KMSEndpoint(),
 		Region:      h.Region(),
 		Credentials: credentials.NewStaticCredentialsProvider(harness.AccessKeyID, harness.SecretAccessKey, ""),
-		Provider:    suites.ControlAPI{URL: h.ControlEndpoint()},
-		Control:     h.ControlEndpoint(),
+		Control:     h.ControlClient(),
 	}
 }, harness.WithKMSOptions(kms.WithDayLength(25*time.Millisecond),
 	kms.WithConnectDelay(300*time.Millisecond), kms.WithDisconnectDelay(200*time.Millisecond),

@@ -17,6 +17,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/kmsharness/kmsharness/control"
 )
 
 // Cluster is a CloudHSM cluster a custom key store can use: ACTIVE, with
@@ -27,8 +29,8 @@ type Cluster struct {
 	KMSUserPassword string
 }
 
-// ClusterProvider makes new ready clusters (the harness control API's
-// POST /clusters does).
+// ClusterProvider makes new ready clusters. Without one, the suites ask
+// Config.Control.
 type ClusterProvider interface {
 	NewCluster(ctx context.Context) (Cluster, error)
 }
@@ -47,8 +49,9 @@ type Config struct {
 	Provider ClusterProvider
 	// StoreQuota is the target's custom key store quota (AWS: 10).
 	StoreQuota int
-	// Control is the harness control API URL (fault specs need it).
-	Control string
+	// Control is the target's fault-control API (package control): fault
+	// specs need it, and without a Provider it makes clusters on demand.
+	Control *control.Client
 }
 
 // suite is one registration of the suites: the config and the clusters its
@@ -74,10 +77,14 @@ func (s *suite) takeCluster(ctx context.Context) (Cluster, error) {
 		return cl, nil
 	}
 	s.mu.Unlock()
-	if s.cfg.Provider == nil {
-		return Cluster{}, ErrNoCluster
+	switch {
+	case s.cfg.Provider != nil:
+		return s.cfg.Provider.NewCluster(ctx)
+	case s.cfg.Control != nil:
+		c, err := s.cfg.Control.NewCluster(ctx, 0)
+		return Cluster{ID: c.ClusterID, TrustAnchorPEM: c.TrustAnchorPEM, KMSUserPassword: c.KMSUserPassword}, err
 	}
-	return s.cfg.Provider.NewCluster(ctx)
+	return Cluster{}, ErrNoCluster
 }
 
 func (c *Config) storeQuota() int {

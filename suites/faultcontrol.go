@@ -1,71 +1,38 @@
 package suites
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
 
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
+
+	"github.com/kmsharness/kmsharness/control"
 )
 
-// faultReport is what healing a fault reports (control API).
-type faultReport struct {
-	KMSUserPassword string `json:"kmsuserPassword"`
-	ClusterID       string `json:"clusterId"`
-}
+// faultControl is the target's fault-control API, for the specs that need
+// it; they skip with the reason when Config.Control is nil.
+type faultControl struct{ client *control.Client }
 
-// control calls the target's fault control API (see the README); specs
-// that need it skip with the reason when Config.Control is empty.
-type control struct{ url string }
-
-func needControl(s *suite) control {
-	if s.cfg.Control == "" {
-		ginkgo.Skip("needs the fault control API: set Config.Control (kmsharness: $KMSHARNESS_CONTROL)")
+func needControl(s *suite) faultControl {
+	if s.cfg.Control == nil {
+		ginkgo.Skip("needs the fault control API: set Config.Control (kmsharness: $" + control.EnvURL + " and $" + control.EnvToken + ")")
 	}
-	return control{url: s.cfg.Control}
-}
-
-func (c control) do(ctx context.Context, method, path string, body any, want int, out any) error {
-	var reader io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		reader = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.url+path, reader)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		return fmt.Errorf("control API %s %s: %s: %s", method, path, resp.Status, raw)
-	}
-	if out != nil {
-		return json.Unmarshal(raw, out)
-	}
-	return nil
+	return faultControl{client: s.cfg.Control}
 }
 
 // inject puts a fault in place and registers its heal for clean-up; the
-// returned function heals it now and returns the report.
-func (c control) inject(ctx context.Context, name, clusterID, hsmID string) func(ctx context.Context) faultReport {
-	req := map[string]string{"name": name, "cluster": clusterID, "hsm": hsmID}
-	gomega.Expect(c.do(ctx, http.MethodPost, "/faults", req, http.StatusCreated, nil)).To(gomega.Succeed(), "inject %s", name)
+// returned function heals it now and returns what the heal reported.
+func (c faultControl) inject(ctx context.Context, name, clusterID, hsmID string) func(ctx context.Context) control.HealReport {
+	req := control.FaultRequest{Name: name, Cluster: clusterID, HSM: hsmID}
+	gomega.Expect(c.client.InjectFault(ctx, req)).To(gomega.Succeed(), "inject %s", name)
 	healed := false
-	var report faultReport
-	heal := func(ctx context.Context) faultReport {
+	var report control.HealReport
+	heal := func(ctx context.Context) control.HealReport {
 		if !healed {
 			healed = true
-			gomega.Expect(c.do(ctx, http.MethodPost, "/faults/heal", req, http.StatusOK, &report)).To(gomega.Succeed(), "heal %s", name)
+			var err error
+			report, err = c.client.HealFault(ctx, req)
+			gomega.Expect(err).NotTo(gomega.HaveOccurred(), "heal %s", name)
 		}
 		return report
 	}
@@ -74,15 +41,11 @@ func (c control) inject(ctx context.Context, name, clusterID, hsmID string) func
 }
 
 // hsms returns the IDs of the cluster's HSMs.
-func (c control) hsms(ctx context.Context, clusterID string) []string {
-	var out struct {
-		HSMs []struct {
-			HSMID string `json:"hsmId"`
-		} `json:"hsms"`
-	}
-	gomega.Expect(c.do(ctx, http.MethodGet, "/clusters/"+clusterID, nil, http.StatusOK, &out)).To(gomega.Succeed())
-	ids := make([]string, 0, len(out.HSMs))
-	for _, h := range out.HSMs {
+func (c faultControl) hsms(ctx context.Context, clusterID string) []string {
+	info, err := c.client.Cluster(ctx, clusterID)
+	gomega.Expect(err).NotTo(gomega.HaveOccurred())
+	ids := make([]string, 0, len(info.HSMs))
+	for _, h := range info.HSMs {
 		ids = append(ids, h.HSMID)
 	}
 	return ids

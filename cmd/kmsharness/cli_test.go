@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -78,7 +79,7 @@ func readExports(r io.Reader, last string) map[string]string {
 var _ = Describe("kmsharness up", func() {
 	It("prints every variable once ready, and stops every node on SIGTERM", func() {
 		vars, cmd, exited := up()
-		for _, name := range []string{"KMS_ENDPOINT", "CLOUDHSM_ENDPOINT", "KMSHARNESS_CONTROL", "CLUSTER_ID", "TRUST_ANCHOR_FILE",
+		for _, name := range []string{"KMS_ENDPOINT", "CLOUDHSM_ENDPOINT", "KMSHARNESS_CONTROL", "KMSHARNESS_CONTROL_TOKEN", "CLUSTER_ID", "TRUST_ANCHOR_FILE",
 			"KMSUSER_PASSWORD", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
 			Expect(vars).To(HaveKeyWithValue(name, Not(BeEmpty())), name)
 		}
@@ -87,7 +88,7 @@ var _ = Describe("kmsharness up", func() {
 		Expect(vars["KMS_ENDPOINT"]).To(HavePrefix("http://127.0.0.1:"))
 
 		created := exec.Command(bin, "cluster", "create", "--print-env", "--hsms", "3")
-		created.Env = append(os.Environ(), "KMSHARNESS_CONTROL="+vars["KMSHARNESS_CONTROL"])
+		created.Env = append(os.Environ(), "KMSHARNESS_CONTROL="+vars["KMSHARNESS_CONTROL"], "KMSHARNESS_CONTROL_TOKEN="+vars["KMSHARNESS_CONTROL_TOKEN"])
 		out, err := created.Output()
 		Expect(err).NotTo(HaveOccurred())
 		more := readExports(strings.NewReader(string(out)), "KMSUSER_PASSWORD")
@@ -95,10 +96,10 @@ var _ = Describe("kmsharness up", func() {
 		Expect(more["CLUSTER_ID"]).NotTo(Equal(vars["CLUSTER_ID"]))
 		Expect(more["TRUST_ANCHOR_FILE"]).To(BeARegularFile())
 
-		// Faults through the control API.
-		fault := func(args ...string) (string, int) {
-			cmd := exec.Command(bin, append([]string{"fault"}, args...)...)
-			cmd.Env = append(os.Environ(), "KMSHARNESS_CONTROL="+vars["KMSHARNESS_CONTROL"])
+		// Clusters and faults through the control API.
+		run := func(args ...string) (string, int) {
+			cmd := exec.Command(bin, args...)
+			cmd.Env = append(os.Environ(), "KMSHARNESS_CONTROL="+vars["KMSHARNESS_CONTROL"], "KMSHARNESS_CONTROL_TOKEN="+vars["KMSHARNESS_CONTROL_TOKEN"])
 			cmd.Stderr = GinkgoWriter
 			out, err := cmd.Output()
 			var ee *exec.ExitError
@@ -108,6 +109,19 @@ var _ = Describe("kmsharness up", func() {
 			Expect(err).NotTo(HaveOccurred())
 			return string(out), 0
 		}
+		fault := func(args ...string) (string, int) { return run(append([]string{"fault"}, args...)...) }
+		described, status := run("cluster", "describe", more["CLUSTER_ID"])
+		Expect(status).To(BeZero())
+		Expect(described).To(HavePrefix(more["CLUSTER_ID"] + "\tACTIVE\n"))
+		Expect(regexp.MustCompile(`(?m)^hsm-[2-7a-z]{11} .*ACTIVE$`).FindAllString(described, -1)).To(HaveLen(3), described)
+		_, status = run("cluster", "delete", more["CLUSTER_ID"])
+		Expect(status).To(BeZero())
+		_, status = run("cluster", "describe", "cluster-aaaaaaaaaaa")
+		Expect(status).To(Equal(2), "describe an unknown cluster")
+		_, status = run("cluster", "delete", more["CLUSTER_ID"])
+		Expect(status).To(Equal(2), "delete a deleted cluster")
+		_, status = run("cluster", "describe")
+		Expect(status).To(Equal(2), "describe without an ID")
 		list, status := fault("list")
 		Expect(status).To(BeZero())
 		Expect(list).To(ContainSubstring("user-locked-out"))
@@ -125,6 +139,13 @@ var _ = Describe("kmsharness up", func() {
 		Expect(status).To(Equal(2), "unknown cluster")
 		_, status = fault("heal", "internal-error", "--cluster", vars["CLUSTER_ID"])
 		Expect(status).To(Equal(2), "heal of a fault not in place")
+		_, status = fault("inject")
+		Expect(status).To(Equal(2), "inject without a name")
+		wrongToken := exec.Command(bin, "fault", "list")
+		wrongToken.Env = append(os.Environ(), "KMSHARNESS_CONTROL="+vars["KMSHARNESS_CONTROL"], "KMSHARNESS_CONTROL_TOKEN=not-the-token")
+		session, err := gexec.Start(wrongToken, GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(session).Should(gexec.Exit(2), "a wrong control token")
 
 		dir := filepath.Dir(filepath.Dir(filepath.Dir(vars["TRUST_ANCHOR_FILE"])))
 		Expect(cmd.Process.Signal(syscall.SIGTERM)).To(Succeed())
@@ -147,7 +168,7 @@ var _ = Describe("kmsharness up", func() {
 		}
 		report := filepath.Join(dir, "report.md")
 		junit := filepath.Join(dir, "junit.xml")
-		Expect(conformance(vars["KMS_ENDPOINT"], "--control", vars["KMSHARNESS_CONTROL"], "--report", report, "--junit-report", junit,
+		Expect(conformance(vars["KMS_ENDPOINT"], "--control", vars["KMSHARNESS_CONTROL"], "--control-token", vars["KMSHARNESS_CONTROL_TOKEN"], "--report", report, "--junit-report", junit,
 			"--ginkgo.label-filter", "api:protocol || api:ListKeys || api:DeleteCustomKeyStore")).To(Equal(0))
 		md, err := os.ReadFile(report)
 		Expect(err).NotTo(HaveOccurred())
@@ -161,9 +182,10 @@ var _ = Describe("kmsharness up", func() {
 	})
 
 	It("exits 2 on a bad command line, and cluster create without a harness", func() {
-		for _, args := range [][]string{{"nope"}, {"up", "--hsms", "0"}, {"up", "--bogus"}, {"cluster", "create"}} {
+		for _, args := range [][]string{{"nope"}, {"up", "--hsms", "0"}, {"up", "--bogus"}, {"cluster", "create"},
+			{"fault", "list"}, {"cluster", "describe", "cluster-aaaaaaaaaaa"}} {
 			cmd := exec.Command(bin, args...)
-			cmd.Env = append(os.Environ(), "KMSHARNESS_CONTROL=")
+			cmd.Env = append(os.Environ(), "KMSHARNESS_CONTROL=", "KMSHARNESS_CONTROL_TOKEN=")
 			session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
 			Expect(err).NotTo(HaveOccurred())
 			Eventually(session).Should(gexec.Exit(2), "kmsharness %v", args)

@@ -1,22 +1,17 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"os"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-
-	"github.com/kmsharness/kmsharness/harness"
 )
 
 func newClusterCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "cluster", Short: "Manage clusters of a running harness"}
+	cmd := &cobra.Command{Use: "cluster", Short: "Create, describe and delete clusters of a running harness"}
+	var cf controlFlags
 	var hsms int
 	var printEnv bool
-	var control string
 	create := &cobra.Command{
 		Use:   "create",
 		Short: "Create a ready cluster (ACTIVE, kmsuser created) in the running harness",
@@ -25,16 +20,16 @@ cluster with --hsms HSMs and prints its ID, or with --print-env the export lines
 CLUSTER_ID, TRUST_ANCHOR_FILE and KMSUSER_PASSWORD.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			url, err := resolveControl(control)
-			if err != nil {
-				return err
-			}
 			if hsms < 1 || hsms > 28 {
 				return usageError{fmt.Errorf("--hsms must be 1 to 28")}
 			}
-			c, err := createCluster(cmd.Context(), url, hsms)
+			client, err := cf.client()
 			if err != nil {
 				return err
+			}
+			c, err := client.NewCluster(cmd.Context(), hsms)
+			if err != nil {
+				return controlError(err)
 			}
 			out := cmd.OutOrStdout()
 			if !printEnv {
@@ -51,31 +46,58 @@ CLUSTER_ID, TRUST_ANCHOR_FILE and KMSUSER_PASSWORD.`,
 	}
 	create.Flags().IntVar(&hsms, "hsms", 2, "HSMs in the cluster")
 	create.Flags().BoolVar(&printEnv, "print-env", false, `print "export NAME=value" lines`)
-	create.Flags().StringVar(&control, "control", "", "harness control API URL (default $KMSHARNESS_CONTROL)")
-	cmd.AddCommand(create)
+	describe := &cobra.Command{
+		Use:   "describe CLUSTER_ID",
+		Short: "Show a cluster's state and its HSMs (the IDs that --hsm faults take)",
+		Args:  exactArgs(1, "CLUSTER_ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			client, err := cf.client()
+			if err != nil {
+				return err
+			}
+			info, err := client.Cluster(cmd.Context(), args[0])
+			if err != nil {
+				return controlError(err)
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "%s\t%s\n", info.ClusterID, info.State)
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "HSM\tZONE\tSTATE")
+			for _, h := range info.HSMs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", h.HSMID, h.AvailabilityZone, h.State)
+			}
+			return tw.Flush()
+		},
+	}
+	remove := &cobra.Command{
+		Use:   "delete CLUSTER_ID",
+		Short: "Delete a cluster: its HSMs stop and its subnets are freed",
+		Args:  exactArgs(1, "CLUSTER_ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			client, err := cf.client()
+			if err != nil {
+				return err
+			}
+			if err := client.DeleteCluster(cmd.Context(), args[0]); err != nil {
+				return controlError(err)
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "deleted %s\n", args[0])
+			return nil
+		},
+	}
+	for _, c := range []*cobra.Command{create, describe, remove} {
+		cf.register(c)
+	}
+	cmd.AddCommand(create, describe, remove)
 	return cmd
 }
 
-func createCluster(ctx context.Context, control string, hsms int) (*harness.ClusterResponse, error) {
-	raw, err := callControl(ctx, control+"/clusters", map[string]int{"hsms": hsms}, http.StatusCreated)
-	if err != nil {
-		return nil, err
+// exactArgs is cobra.ExactArgs with a message naming what is missing.
+func exactArgs(n int, names string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError{fmt.Errorf("usage: %s (%s %s)", cmd.UseLine(), cmd.CommandPath(), names)}
+		}
+		return nil
 	}
-	var c harness.ClusterResponse
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return nil, fmt.Errorf("harness control API: %w", err)
-	}
-	return &c, nil
-}
-
-// resolveControl returns the control API URL: the flag, else
-// $KMSHARNESS_CONTROL; none is a usage error.
-func resolveControl(flag string) (string, error) {
-	if flag == "" {
-		flag = os.Getenv("KMSHARNESS_CONTROL")
-	}
-	if flag == "" {
-		return "", usageError{fmt.Errorf("no harness: set KMSHARNESS_CONTROL or --control (kmsharness up --print-env prints it)")}
-	}
-	return flag, nil
 }

@@ -65,7 +65,8 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.SetOutput(stderr)
 	endpoint := fs.String("endpoint", "", "KMS endpoint URL (required)")
 	region := fs.String("region", "", "AWS region (default: from the AWS environment, else us-east-1)")
-	control := fs.String("control", "", "fault control API URL (a harness's KMSHARNESS_CONTROL)")
+	controlURL := fs.String("control", "", "fault control API URL (a harness's KMSHARNESS_CONTROL)")
+	controlToken := fs.String("control-token", "", "fault control API bearer token (default $KMSHARNESS_CONTROL_TOKEN)")
 	junit := fs.String("junit-report", "", "write a JUnit XML report to this file")
 	report := fs.String("report", "", "write a report for people to this file (.md or .html)")
 	quota := fs.Int("store-quota", 10, "the target's custom key store quota")
@@ -91,9 +92,12 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 		*region = "us-east-1"
 	}
 	cfg := suites.Config{Endpoint: *endpoint, Region: *region, Credentials: awsCfg.Credentials, Clusters: clusters,
-		Control: *control, StoreQuota: *quota}
-	if *control != "" {
-		cfg.Provider = suites.ControlAPI{URL: *control}
+		StoreQuota: *quota}
+	if *controlURL != "" {
+		cf := controlFlags{url: *controlURL, token: *controlToken}
+		if cfg.Control, err = cf.client(); err != nil {
+			return err
+		}
 	}
 	suites.Register(&cfg)
 	ginkgo.ReportAfterSuite("conformance reports", func(r types.Report) {

@@ -1,80 +1,87 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/kmsharness/kmsharness/control"
 	"github.com/kmsharness/kmsharness/faults"
-	"github.com/kmsharness/kmsharness/harness"
 )
 
 func newFaultCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "fault", Short: "Inject and heal faults in a running harness"}
-	var control, cluster, hsm string
+	var cf controlFlags
+	var cluster, hsm string
+	var builtin bool
 	list := &cobra.Command{
-		Use: "list", Short: "List the fault catalogue", Args: cobra.NoArgs,
+		Use:   "list",
+		Short: "List the faults the harness serves (or, with --builtin, kmsharness's own catalogue)",
+		Long: `list asks the harness named by --control (default: $KMSHARNESS_CONTROL) for its
+fault catalogue. With --builtin it prints kmsharness's own catalogue without
+asking any harness.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tCODE\tSCOPE\tWHAT IT DOES")
-			for _, e := range faults.Catalogue() {
-				scope := "cluster"
-				if e.NeedsHSM {
-					scope = "hsm"
+			if builtin {
+				var entries []control.Fault
+				for _, e := range faults.Catalogue() {
+					entries = append(entries, control.Fault{Name: e.Name, Code: e.Code, NeedsHSM: e.NeedsHSM, Description: e.Description})
 				}
-				code := e.Code
-				if code == "" {
-					code = "-"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Name, code, scope, e.Description)
+				return printFaults(cmd.OutOrStdout(), entries)
 			}
-			return tw.Flush()
-		},
-	}
-	// send checks the command line and sends the fault request to path.
-	send := func(ctx context.Context, args []string, path string, want int) (harness.FaultRequest, []byte, error) {
-		if cluster == "" {
-			return harness.FaultRequest{}, nil, usageError{fmt.Errorf("--cluster is required")}
-		}
-		if _, err := faults.Lookup(args[0], faults.Scope{ClusterID: cluster, HSMID: hsm}); err != nil {
-			return harness.FaultRequest{}, nil, usageError{err}
-		}
-		url, err := resolveControl(control)
-		if err != nil {
-			return harness.FaultRequest{}, nil, err
-		}
-		req := harness.FaultRequest{Name: args[0], Cluster: cluster, HSM: hsm}
-		body, err := callControl(ctx, url+path, req, want)
-		return req, body, err
-	}
-	inject := &cobra.Command{
-		Use: "inject NAME --cluster ID [--hsm ID]", Short: "Put a fault in place", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			req, _, err := send(cmd.Context(), args, "/faults", http.StatusCreated)
+			client, err := cf.client()
 			if err != nil {
 				return err
+			}
+			entries, err := client.Faults(cmd.Context())
+			if err != nil {
+				return controlError(err)
+			}
+			return printFaults(cmd.OutOrStdout(), entries)
+		},
+	}
+	list.Flags().BoolVar(&builtin, "builtin", false, "print the built-in catalogue without asking a harness")
+	// request checks the command line and returns the fault request.
+	request := func(args []string) (control.FaultRequest, error) {
+		if cluster == "" {
+			return control.FaultRequest{}, usageError{fmt.Errorf("--cluster is required (kmsharness cluster describe ID lists HSMs)")}
+		}
+		return control.FaultRequest{Name: args[0], Cluster: cluster, HSM: hsm}, nil
+	}
+	inject := &cobra.Command{
+		Use: "inject NAME --cluster ID [--hsm ID]", Short: "Put a fault in place", Args: exactArgs(1, "NAME: a fault of kmsharness fault list"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req, err := request(args)
+			if err != nil {
+				return err
+			}
+			client, err := cf.client()
+			if err != nil {
+				return err
+			}
+			if err := client.InjectFault(cmd.Context(), req); err != nil {
+				return controlError(err)
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "injected %s on %s\n", req.Name, req.Cluster)
 			return nil
 		},
 	}
 	heal := &cobra.Command{
-		Use: "heal NAME --cluster ID [--hsm ID]", Short: "Heal a fault; print what changed as export lines", Args: cobra.ExactArgs(1),
+		Use: "heal NAME --cluster ID [--hsm ID]", Short: "Heal a fault; print what changed as export lines", Args: exactArgs(1, "NAME: a fault in place"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, body, err := send(cmd.Context(), args, "/faults/heal", http.StatusOK)
+			req, err := request(args)
 			if err != nil {
 				return err
 			}
-			var report faults.Report
-			if err := json.Unmarshal(body, &report); err != nil {
-				return fmt.Errorf("harness control API: %w", err)
+			client, err := cf.client()
+			if err != nil {
+				return err
+			}
+			report, err := client.HealFault(cmd.Context(), req)
+			if err != nil {
+				return controlError(err)
 			}
 			var exports [][2]string
 			if report.KMSUserPassword != "" {
@@ -88,7 +95,7 @@ func newFaultCommand() *cobra.Command {
 		},
 	}
 	for _, c := range []*cobra.Command{list, inject, heal} {
-		c.Flags().StringVar(&control, "control", "", "harness control API URL (default $KMSHARNESS_CONTROL)")
+		cf.register(c)
 	}
 	for _, c := range []*cobra.Command{inject, heal} {
 		c.Flags().StringVar(&cluster, "cluster", "", "the cluster the fault acts on")
@@ -98,33 +105,20 @@ func newFaultCommand() *cobra.Command {
 	return cmd
 }
 
-// callControl POSTs req as JSON and returns the body of the expected
-// answer; a 4xx answer is a usage error (exit 2: unknown fault or cluster).
-func callControl(ctx context.Context, url string, req any, want int) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	body, _ := json.Marshal(req)
-	r, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return nil, usageError{err}
+// printFaults prints a fault catalogue as a table.
+func printFaults(w io.Writer, entries []control.Fault) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tCODE\tSCOPE\tWHAT IT DOES")
+	for _, e := range entries {
+		scope := "cluster"
+		if e.NeedsHSM {
+			scope = "hsm"
+		}
+		code := e.Code
+		if code == "" {
+			code = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Name, code, scope, e.Description)
 	}
-	r.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(r)
-	if err != nil {
-		return nil, fmt.Errorf("harness control API: %w", err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode == want {
-		return raw, nil
-	}
-	var e struct {
-		Error string `json:"error"`
-	}
-	_ = json.Unmarshal(raw, &e)
-	err = fmt.Errorf("harness control API: %s: %s", resp.Status, e.Error)
-	if resp.StatusCode >= 400 && resp.StatusCode < 500 {
-		return nil, usageError{err}
-	}
-	return nil, err
+	return tw.Flush()
 }

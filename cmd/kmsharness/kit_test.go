@@ -64,7 +64,7 @@ var _ = Describe("The conformance kit", Label("kind:slow"), Ordered, func() {
 			})))
 			DeferCleanup(broken.Close)
 			junit := filepath.Join(GinkgoT().TempDir(), "junit.xml")
-			cmd := osexec.Command(bin, "conformance", "--endpoint", broken.URL, "--control", h.ControlEndpoint(),
+			cmd := osexec.Command(bin, "conformance", "--endpoint", broken.URL, "--control", h.ControlEndpoint(), "--control-token", h.ControlToken(),
 				"--junit-report", junit, "--ginkgo.label-filter", v.Labels)
 			cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+harness.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+harness.SecretAccessKey,
 				"AWS_REGION="+h.Region(), "AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")

@@ -30,6 +30,7 @@ type upFlags struct {
 	dataDir          string
 	deletionDay      time.Duration
 	connectDelay     time.Duration
+	controlToken     string
 }
 
 func newUpCommand() *cobra.Command {
@@ -61,6 +62,7 @@ until SIGINT or SIGTERM, then stops every HSM node and removes its files.`,
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
 	cmd.Flags().DurationVar(&f.deletionDay, "deletion-day", 24*time.Hour, "how long a day of a key's deletion window lasts (conformance runs want it short, e.g. 25ms)")
 	cmd.Flags().DurationVar(&f.connectDelay, "connect-delay", kms.DefaultConnectDelay, "how long a custom key store stays CONNECTING")
+	cmd.Flags().StringVar(&f.controlToken, "control-token", "", "bearer token of the control API (default: a random one, printed as KMSHARNESS_CONTROL_TOKEN)")
 	cmd.Flags().StringVar(&f.dataDir, "data-dir", "", "keep all state here and resume it on the next start (default: a temporary directory, removed at exit)")
 	return cmd
 }
@@ -72,7 +74,8 @@ func runUp(parent context.Context, f upFlags, level slog.Level, stdout, stderr i
 	started := time.Now()
 	opts := []harness.Option{harness.WithBackend(harness.Backend(f.backend)), harness.WithRegion(f.region),
 		harness.WithLockoutThreshold(f.lockoutThreshold), harness.WithLogger(log),
-		harness.WithKMSOptions(kms.WithDayLength(f.deletionDay), kms.WithConnectDelay(f.connectDelay))}
+		harness.WithKMSOptions(kms.WithDayLength(f.deletionDay), kms.WithConnectDelay(f.connectDelay)),
+		harness.WithControlToken(f.controlToken)}
 	if f.dataDir != "" {
 		opts = append(opts, harness.WithDataDir(f.dataDir))
 	}
@@ -98,6 +101,7 @@ func runUp(parent context.Context, f upFlags, level slog.Level, stdout, stderr i
 			{"KMS_ENDPOINT", h.KMSEndpoint()},
 			{"CLOUDHSM_ENDPOINT", h.CloudHSMEndpoint()},
 			{"KMSHARNESS_CONTROL", h.ControlEndpoint()},
+			{"KMSHARNESS_CONTROL_TOKEN", h.ControlToken()},
 			{"CLUSTER_ID", cluster.ClusterID},
 			{"TRUST_ANCHOR_FILE", cluster.TrustAnchorFile},
 			{"KMSUSER_PASSWORD", cluster.KMSUserPassword},

@@ -56,8 +56,7 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 		Endpoint:    h.KMSEndpoint(),
 		Region:      h.Region(),
 		Credentials: credentials.NewStaticCredentialsProvider(harness.AccessKeyID, harness.SecretAccessKey, ""),
-		Provider:    suites.ControlAPI{URL: h.ControlEndpoint()},
-		Control:     h.ControlEndpoint(),
+		Control:     h.ControlClient(),
 	}
 })
 
