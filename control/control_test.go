@@ -37,7 +37,9 @@ func (r *recorder) NewCluster(_ context.Context, hsms int) (control.Cluster, err
 func (r *recorder) Cluster(_ context.Context, id string) (control.ClusterInfo, error) {
 	return control.ClusterInfo{ClusterID: id}, r.record("Cluster " + id)
 }
-func (r *recorder) DeleteCluster(_ context.Context, id string) error { return r.record("DeleteCluster " + id) }
+func (r *recorder) DeleteCluster(_ context.Context, id string) error {
+	return r.record("DeleteCluster " + id)
+}
 func (r *recorder) Faults(context.Context) ([]control.Fault, error) {
 	return []control.Fault{{Name: "f"}}, r.record("Faults")
 }
