@@ -14,11 +14,6 @@ import (
 	"github.com/kmsharness/kmsharness/faults"
 )
 
-// ClusterResponse is what the control API answers for a new cluster.
-//
-// Deprecated: use control.Cluster.
-type ClusterResponse = control.Cluster
-
 // DefaultMaxControlClusters bounds how many clusters made through the
 // control API may be alive at once (each HSM is a process or a container).
 const DefaultMaxControlClusters = 32

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kmsharness/kmsharness/cloudhsm"
+	"github.com/kmsharness/kmsharness/control"
 	"github.com/kmsharness/kmsharness/harness"
 	"github.com/kmsharness/kmsharness/kms"
 )
@@ -119,11 +120,11 @@ func runUp(parent context.Context, f upFlags, level slog.Level, stdout, stderr i
 
 // upCluster returns the cluster up made on an earlier start with the same
 // --data-dir, if it is still ACTIVE, or makes a new one (and remembers it).
-func upCluster(ctx context.Context, h *harness.Harness, f upFlags) (*harness.ClusterResponse, error) {
+func upCluster(ctx context.Context, h *harness.Harness, f upFlags) (*control.Cluster, error) {
 	remembered := filepath.Join(h.Dir(), "up-cluster.json")
 	if f.dataDir != "" {
 		if data, err := os.ReadFile(remembered); err == nil {
-			var c harness.ClusterResponse
+			var c control.Cluster
 			if json.Unmarshal(data, &c) == nil {
 				if info, err := h.ControlPlane().Cluster(c.ClusterID); err == nil && info.State == cloudhsm.ClusterActive {
 					return &c, nil
@@ -135,7 +136,7 @@ func upCluster(ctx context.Context, h *harness.Harness, f upFlags) (*harness.Clu
 	if err != nil {
 		return nil, err
 	}
-	c := &harness.ClusterResponse{ClusterID: cluster.ID, TrustAnchorPEM: string(cluster.TrustAnchorPEM),
+	c := &control.Cluster{ClusterID: cluster.ID, TrustAnchorPEM: string(cluster.TrustAnchorPEM),
 		TrustAnchorFile: cluster.TrustAnchorFile, KMSUserPassword: cluster.KMSUserPassword}
 	if f.dataDir != "" {
 		data, _ := json.Marshal(c)
