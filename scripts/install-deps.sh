@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages kmsharness needs, if they are missing:
-# softhsm2 (the HSM emulation) and, with --test, awscli (the CLI smoke tests).
+# softhsm2 (the HSM emulation) and, with --test, awscli (the CLI smoke tests)
+# and chromium (the tests open the HTML reports in a real headless browser).
 set -euo pipefail
 
 packages=(softhsm2)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(awscli)
+  packages+=(awscli chromium)
 fi
 
 missing=()
