@@ -35,8 +35,11 @@ func RenderHTML(ctx context.Context, path string) (string, error) {
 	defer os.RemoveAll(profile)
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+	cmd := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-breakpad",
 		"--user-data-dir="+profile, "--virtual-time-budget=5000", "--dump-dom", "file://"+abs)
+	// Chromium writes crash-report and cache folders under the home
+	// directory whatever the profile: keep them in the temporary one.
+	cmd.Env = append(os.Environ(), "HOME="+profile, "XDG_CONFIG_HOME="+profile, "XDG_CACHE_HOME="+profile)
 	var stderr limitedBuffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
