@@ -25,7 +25,7 @@ run: deps build
 
 test: test-deps build
 	@mkdir -p $(REPORTS)
-	KMSHARNESS_HSMNODE=$(BIN)/hsmnode $(GINKGO) -r -p --randomize-all --race --keep-going \
+	KMSHARNESS_HSMNODE=$(BIN)/hsmnode scripts/in-clean-tmp.sh $(GINKGO) -r -p --randomize-all --race --keep-going \
 		--timeout=30m --junit-report=junit.xml --output-dir=$(REPORTS); \
 	status=$$?; $(GO) run ./internal/cmd/junitsummary $(REPORTS)/junit.xml; exit $$status
 

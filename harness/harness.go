@@ -36,7 +36,10 @@ type Harness struct {
 	opts    options
 	dir     string
 	tempDir bool
-	log     *slog.Logger
+	// ownerLock is held while the harness lives: a killed harness's
+	// directory is known by its free lock (RemoveLeftovers).
+	ownerLock *os.File
+	log       *slog.Logger
 
 	nodes    nodeBackend
 	cloudHSM *cloudhsm.Service
@@ -98,12 +101,13 @@ func (h *Harness) start(ctx context.Context) error {
 	if h.opts.backend != BackendProcess && h.opts.backend != BackendContainer {
 		return fmt.Errorf("backend %q does not exist; use %q or %q", h.opts.backend, BackendProcess, BackendContainer)
 	}
+	RemoveLeftovers(h.log)
 	if h.dir == "" {
-		dir, err := os.MkdirTemp("", "kmsharness-")
+		dir, lock, err := ownedTempDir()
 		if err != nil {
 			return err
 		}
-		h.dir, h.tempDir = dir, true
+		h.dir, h.tempDir, h.ownerLock = dir, true, lock
 	}
 	backend, err := h.newNodeBackend(ctx)
 	if err != nil {
@@ -180,6 +184,8 @@ func (h *Harness) openKMS() (*kms.Service, error) {
 	opts := append([]kms.Option{kms.WithRegion(h.opts.region), kms.WithAccount(h.opts.account), kms.WithLogger(h.log)}, h.opts.kmsOptions...)
 	if h.opts.dataDir != "" {
 		opts = append(opts, kms.WithDataDir(filepath.Join(h.dir, "kms")))
+	} else {
+		opts = append(opts, kms.WithScratchDir(h.dir))
 	}
 	return kms.New(kmsCloud{client: h.client, plane: h.cloudHSM, proxies: h.proxies}, opts...)
 }
@@ -258,6 +264,9 @@ func (h *Harness) Close(ctx context.Context) error {
 		}
 		if h.tempDir {
 			errs = append(errs, os.RemoveAll(h.dir))
+		}
+		if h.ownerLock != nil {
+			_ = h.ownerLock.Close()
 		}
 		h.closeErr = errors.Join(errs...)
 	})

@@ -40,13 +40,20 @@ func (h *Harness) newNodeBackend(ctx context.Context) (nodeBackend, error) {
 		return containerbackend.New(ctx, containerbackend.Config{Image: h.opts.image, Root: root,
 			LockoutThreshold: h.opts.lockoutThreshold, Logger: h.log})
 	}
-	binary := h.opts.hsmnodeBinary
-	if binary == "" {
+	library := h.opts.softhsmLibrary
+	if library == "" {
 		var err error
-		if binary, err = processbackend.FindBinary(); err != nil {
+		if library, err = processbackend.FindSoftHSMLibrary(); err != nil {
 			return nil, err
 		}
 	}
-	return processbackend.New(processbackend.Config{Binary: binary, Root: root, SoftHSMLibrary: h.opts.softhsmLibrary,
+	binary := h.opts.hsmnodeBinary
+	if binary == "" {
+		var err error
+		if binary, err = processbackend.FindBinary(h.log); err != nil {
+			return nil, err
+		}
+	}
+	return processbackend.New(processbackend.Config{Binary: binary, Root: root, SoftHSMLibrary: library,
 		LockoutThreshold: h.opts.lockoutThreshold, Logger: h.log})
 }

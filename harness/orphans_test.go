@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strconv"
@@ -39,6 +40,7 @@ func runOrphanChild() int {
 		pids = append(pids, strconv.Itoa(pid))
 	}
 	fmt.Println(strings.Join(pids, " "))
+	fmt.Println(h.Dir())
 	select {}
 }
 
@@ -76,7 +78,7 @@ var _ = Describe("Node processes", func() {
 		Expect(dir).NotTo(BeADirectory())
 	})
 
-	It("exit when the process that started them is killed", func(ctx SpecContext) {
+	It("exit when the process that started them is killed, and the next harness removes what it left", func(ctx SpecContext) {
 		self, err := os.Executable()
 		Expect(err).NotTo(HaveOccurred())
 		child := exec.CommandContext(ctx, self)
@@ -86,8 +88,15 @@ var _ = Describe("Node processes", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(child.Start()).To(Succeed())
 		DeferCleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
-		line, err := bufio.NewReader(out).ReadString('\n')
+		lines := bufio.NewReader(out)
+		line, err := lines.ReadString('\n')
 		Expect(err).NotTo(HaveOccurred())
+		dir, err := lines.ReadString('\n')
+		Expect(err).NotTo(HaveOccurred())
+		dir = strings.TrimSpace(dir)
+		Expect(dir).To(BeADirectory())
+		Expect(harness.RemoveLeftovers(slog.New(slog.DiscardHandler))).NotTo(ContainElement(dir), "a live harness's directory is kept")
+		Expect(dir).To(BeADirectory())
 		var pids []int
 		for _, f := range strings.Fields(line) {
 			pid, err := strconv.Atoi(f)
@@ -100,5 +109,9 @@ var _ = Describe("Node processes", func() {
 		for _, pid := range pids {
 			Eventually(func() bool { return alive(pid) }).Should(BeFalse(), "node %d outlived its parent", pid)
 		}
+		// The next harness to start removes it (here, or one of a
+		// parallel spec, which may come first).
+		harness.RemoveLeftovers(slog.New(slog.DiscardHandler))
+		Expect(dir).NotTo(BeADirectory(), "a killed harness's directory is removed")
 	})
 })

@@ -34,6 +34,7 @@ const (
 type options struct {
 	region, account string
 	dataDir         string
+	scratchDir      string
 	storeQuota      int
 	connectDelay    time.Duration
 	disconnectDelay time.Duration
@@ -56,6 +57,12 @@ func WithAccount(account string) Option { return func(o *options) { o.account = 
 // service finds its stores, keys and aliases. Without it state lives in a
 // temporary file removed on Close.
 func WithDataDir(dir string) Option { return func(o *options) { o.dataDir = dir } }
+
+// WithScratchDir sets where the state database lives when WithDataDir is
+// not given (the system's temporary directory by default); it is removed
+// on Close either way. A harness keeps it in its own directory, so that a
+// killed harness leaves one thing to remove, not two.
+func WithScratchDir(dir string) Option { return func(o *options) { o.scratchDir = dir } }
 
 // WithStoreQuota sets how many custom key stores the account may have
 // (AWS: 10, not adjustable).
@@ -175,7 +182,7 @@ func New(cloud Cloud, opts ...Option) (*Service, error) {
 		}
 		path = filepath.Join(o.dataDir, "kms.db")
 	} else {
-		f, err := os.CreateTemp("", "kmsharness-kms-*.db")
+		f, err := os.CreateTemp(o.scratchDir, "kmsharness-kms-*.db")
 		if err != nil {
 			return nil, err
 		}

@@ -30,7 +30,7 @@ func TestCLI(t *testing.T) {
 }
 
 var _ = SynchronizedBeforeSuite(func() []byte {
-	dir := filepath.Join(os.TempDir(), "kmsharness-cli-test-bin")
+	dir := testenv.BinDir("cli")
 	_, err := testenv.BuildBinary(dir, "./cmd/hsmnode")
 	Expect(err).NotTo(HaveOccurred())
 	path, err := testenv.BuildBinary(dir, "./cmd/kmsharness")
@@ -53,11 +53,22 @@ func up(args ...string) (map[string]string, *exec.Cmd, <-chan error) {
 	Expect(cmd.Start()).To(Succeed())
 	vars := readExports(out, "AWS_SECRET_ACCESS_KEY")
 	exited := make(chan error, 1)
+	done := make(chan struct{})
 	go func() {
 		_, _ = io.Copy(io.Discard, out)
 		exited <- cmd.Wait()
+		close(done)
 	}()
-	DeferCleanup(func() { _ = cmd.Process.Kill() })
+	DeferCleanup(func() {
+		// Stop it as a user would, so that it removes its files; kill it
+		// only if it does not stop.
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+	})
 	return vars, cmd, exited
 }
 
@@ -181,8 +192,18 @@ var _ = Describe("kmsharness up", func() {
 		Expect(conformance("")).To(Equal(2), "no endpoint")
 	})
 
+	It("prints its version, and lists the built-in faults without a harness", func() {
+		for args, want := range map[string]string{"version": `^kmsharness \S+.* go1\.\d+`, "fault list --builtin": `(?m)^user-locked-out +USER_LOCKED_OUT +cluster `} {
+			cmd := exec.Command(bin, strings.Fields(args)...)
+			cmd.Env = append(os.Environ(), "KMSHARNESS_CONTROL=", "KMSHARNESS_CONTROL_TOKEN=")
+			out, err := cmd.Output()
+			Expect(err).NotTo(HaveOccurred(), args)
+			Expect(string(out)).To(MatchRegexp(want), args)
+		}
+	})
+
 	It("exits 2 on a bad command line, and cluster create without a harness", func() {
-		for _, args := range [][]string{{"nope"}, {"up", "--hsms", "0"}, {"up", "--bogus"}, {"cluster", "create"},
+		for _, args := range [][]string{{"nope"}, {"up", "--hsms", "0"}, {"up", "--bogus"}, {"up", "--backend", "bogus"}, {"cluster", "create"},
 			{"fault", "list"}, {"cluster", "describe", "cluster-aaaaaaaaaaa"}} {
 			cmd := exec.Command(bin, args...)
 			cmd.Env = append(os.Environ(), "KMSHARNESS_CONTROL=", "KMSHARNESS_CONTROL_TOKEN=")

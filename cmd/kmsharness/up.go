@@ -48,6 +48,9 @@ until SIGINT or SIGTERM, then stops every HSM node and removes its files.`,
 			if f.hsms < 1 {
 				return usageError{fmt.Errorf("--hsms must be at least 1")}
 			}
+			if b := harness.Backend(f.backend); b != harness.BackendProcess && b != harness.BackendContainer {
+				return usageError{fmt.Errorf("--backend %q: use %q or %q", f.backend, harness.BackendProcess, harness.BackendContainer)}
+			}
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 				return usageError{fmt.Errorf("--log-level: %w", err)}

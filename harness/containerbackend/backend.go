@@ -108,6 +108,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	useLogger(cfg.Logger)
 	if err := os.MkdirAll(cfg.Root, 0o700); err != nil {
 		return nil, err
 	}
@@ -252,6 +253,7 @@ func (b *Backend) start(ctx context.Context, hsmID, dir, subnetID string) (strin
 	}
 	port := mobynet.MustParsePort(nodePort)
 	c, err := testcontainers.Run(ctx, b.cfg.Image,
+		testcontainers.WithLogger(tcLogger{log: b.cfg.Logger}),
 		testcontainers.WithCmd(args...),
 		testcontainers.WithExposedPorts(nodePort),
 		testcontainers.WithLabels(b.labels()),

@@ -63,25 +63,6 @@ type nodeProc struct {
 	done  chan struct{} // closed when the process exited
 }
 
-// FindBinary returns the hsmnode executable: $KMSHARNESS_HSMNODE, then
-// "hsmnode" next to the running executable, then on PATH.
-func FindBinary() (string, error) {
-	if p := os.Getenv("KMSHARNESS_HSMNODE"); p != "" {
-		return p, nil
-	}
-	if exe, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(exe), "hsmnode")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	p, err := exec.LookPath("hsmnode")
-	if err != nil {
-		return "", errors.New("hsmnode binary not found: build it (make build) or set KMSHARNESS_HSMNODE")
-	}
-	return p, nil
-}
-
 // New returns a backend.
 func New(cfg Config) (*Backend, error) {
 	if cfg.Binary == "" {

@@ -22,7 +22,7 @@ func BuildHSMNode(dir string) (string, error) {
 // BuildHSMNodeOnce is the first half of a Ginkgo SynchronizedBeforeSuite:
 // it builds hsmnode once for all parallel processes and returns its path.
 func BuildHSMNodeOnce() ([]byte, error) {
-	bin, err := BuildHSMNode(filepath.Join(os.TempDir(), "kmsharness-test-bin"))
+	bin, err := BuildHSMNode(BinDir("test"))
 	return []byte(bin), err
 }
 
@@ -30,4 +30,16 @@ func BuildHSMNodeOnce() ([]byte, error) {
 // at the binary built by BuildHSMNodeOnce.
 func UseHSMNode(path []byte) error {
 	return os.Setenv("KMSHARNESS_HSMNODE", string(path))
+}
+
+// BinDir returns a directory for binaries the tests build, named for its
+// use, in the user's cache directory: builds are reused across runs (Go's
+// build cache makes them quick) and nothing is left in the temporary
+// directory.
+func BinDir(use string) string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "kmsharness", "test-bin", use)
 }
