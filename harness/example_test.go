@@ -21,10 +21,11 @@ import (
 func ExampleStart() {
 	ctx := context.Background()
 	h, err := harness.Start(ctx)
-	defer h.Close(ctx) // always, even when Start fails
 	if err != nil {
+		_ = h.Close(ctx) // Close releases what did start, even when Start fails
 		log.Fatal(err)
 	}
+	defer h.Close(ctx)
 	cluster, err := h.NewCluster(ctx) // ACTIVE, two HSMs in two zones, kmsuser created
 	if err != nil {
 		log.Fatal(err)
@@ -68,10 +69,11 @@ func ExampleStart() {
 func ExampleHarness_InjectFault() {
 	ctx := context.Background()
 	h, err := harness.Start(ctx)
-	defer h.Close(ctx)
 	if err != nil {
+		_ = h.Close(ctx)
 		log.Fatal(err)
 	}
+	defer h.Close(ctx)
 	cluster, err := h.NewCluster(ctx)
 	if err != nil {
 		log.Fatal(err)
