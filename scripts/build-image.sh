@@ -33,10 +33,17 @@ ldd "$root/usr/local/bin/hsmnode" | awk '/=> \//{print $3} /^[ \t]*\//{print $1}
   mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"
 done
 
+previous=$(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
 tar -C "$root" -c . | docker import \
   --change 'ENTRYPOINT ["/usr/local/bin/hsmnode"]' \
   --change 'CMD ["--data-dir", "/data", "--listen", "0.0.0.0:2225"]' \
   --change 'EXPOSE 2225' \
   --change 'LABEL org.kmsharness.component=hsmnode' \
   - "$image" >/dev/null
+# The tag moved to the new image: remove the one it left, unless something
+# still uses it (a running container, another tag).
+current=$(docker image inspect --format '{{.Id}}' "$image")
+if [[ -n "$previous" && "$previous" != "$current" ]]; then
+  docker image rm "$previous" >/dev/null 2>&1 || true
+fi
 echo "$image"
