@@ -347,14 +347,18 @@ func (s *Service) generateRandom(ctx context.Context, body []byte) (any, error) 
 		s.mu.Unlock()
 		return nil, err
 	}
-	sess := s.sessions[st.ID]
-	if st.State != StateConnected || sess == nil || sess.hsms == nil {
-		state := st.State
+	if _, err := s.check(st, opUseHSMs); err != nil {
 		s.mu.Unlock()
-		return nil, storeInvalidState("Custom key store %s is %s; it must be CONNECTED.", in.CustomKeyStoreID, state)
+		return nil, err
 	}
+	sess := s.sessions[st.ID]
+	if sess == nil || sess.hsms == nil {
+		s.mu.Unlock()
+		return nil, storeInvalidState("Custom key store %s is %s; it must be CONNECTED.", st.ID, st.State)
+	}
+	hsms := sess.hsms
 	s.mu.Unlock()
-	out, err := sess.hsms.GenerateRandom(ctx, in.NumberOfBytes)
+	out, err := hsms.GenerateRandom(ctx, in.NumberOfBytes)
 	if err != nil {
 		// GenerateRandom declares no KMSInvalidStateException.
 		return nil, kmsError("KMSInternalException", "KMS cannot communicate with your CloudHSM cluster.")

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kmsharness/kmsharness/internal/awsjson"
+	"github.com/kmsharness/kmsharness/softhsm/hsmclient"
 )
 
 type createKeyInput struct {
@@ -71,15 +72,14 @@ func (s *Service) newKey(description, origin string) *key {
 func (s *Service) createCloudHSMKey(ctx context.Context, in createKeyInput) (any, error) {
 	s.mu.Lock()
 	st, err := s.lookupStore(in.CustomKeyStoreID)
+	if err == nil {
+		_, err = s.check(st, opUseHSMs)
+	}
 	if err != nil {
 		s.mu.Unlock()
 		return nil, err
 	}
-	if st.State != StateConnected {
-		s.mu.Unlock()
-		return nil, storeInvalidState("Custom key store %s is %s; it must be CONNECTED.", st.ID, st.State)
-	}
-	sess := s.sessions[st.ID]
+	hsms := s.sessions[st.ID].hsms
 	clusterID := st.ClusterID
 	k := s.newKey(in.Description, OriginAWSCloudHSM)
 	s.mu.Unlock()
@@ -91,18 +91,37 @@ func (s *Service) createCloudHSMKey(ctx context.Context, in createKeyInput) (any
 	if err := checkClusterConfiguration(cluster); err != nil {
 		return nil, err
 	}
-	backing, err := sess.hsms.GenerateKey(ctx, k.ARN)
+	backing, err := hsms.GenerateKey(ctx, k.ARN)
 	if err != nil {
 		// KMSInvalidStateException is not among CreateKey's errors; an
 		// unreachable cluster is an internal failure there (retryable).
 		s.log.Warn("creating a key in the cluster failed", "store", st.ID, "err", err)
 		return nil, kmsError("KMSInternalException", "KMS cannot communicate with your CloudHSM cluster.")
 	}
+	s.step(ctx, StepCreateKeyGenerated, st.ID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// The store may have been disconnected (and deleted) meanwhile: the key
+	// would belong to a store that no longer has it.
+	if _, err := s.check(st, opUseHSMs); err != nil {
+		s.discardKeyMaterial(hsms, k.ARN, backing)
+		return nil, err
+	}
 	k.StoreID, k.ClusterID, k.BackingKeyID = st.ID, clusterID, backing
 	s.addKey(k)
 	return map[string]any{"KeyMetadata": s.metadata(k)}, nil
+}
+
+// discardKeyMaterial deletes, in the background and best effort, key
+// material a CreateKey made but could not record.
+func (s *Service) discardKeyMaterial(hsms *hsmclient.Cluster, arn, backing string) {
+	s.async(func(ctx context.Context) {
+		for hsm, err := range hsms.DeleteKey(ctx, backing) {
+			if err != nil {
+				s.log.Warn("key material of an unrecorded key stays in the cluster", "key", arn, "backingKey", backing, "hsm", hsm, "err", err)
+			}
+		}
+	})
 }
 
 type keyIDInput struct {

@@ -13,7 +13,7 @@ import (
 // is held.
 func (s *Service) visibleState(k *key) string {
 	if k.StoreID != "" && k.State != KeyPendingDeletion {
-		if st, ok := s.stores[k.StoreID]; !ok || st.State != StateConnected {
+		if st, ok := s.stores[k.StoreID]; !ok || !st.usable() {
 			return KeyUnavailable
 		}
 	}

@@ -2,7 +2,6 @@ package kms
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -27,68 +26,92 @@ func fail(code, format string, args ...any) error {
 	return &connectFailure{code: code, detail: fmt.Sprintf(format, args...)}
 }
 
-// startConnect runs the connection in the background; s.mu is held and the
-// store is CONNECTING.
+// errAbandoned ends a connect whose store left CONNECTING (a disconnect)
+// before the connect changed kmsuser's password.
+var errAbandoned = errors.New("the connect was abandoned")
+
+// startConnect runs a connect in the background; s.mu is held and the store
+// has just entered CONNECTING. The connect settles the store only if it is
+// still in that CONNECTING (the same epoch): a disconnect meanwhile leaves
+// the connect stale.
 func (s *Service) startConnect(st *keyStore) {
 	s.replaceSession(st.ID)
 	ctx, cancel := context.WithCancel(s.ctx)
 	sess := &storeSession{cancel: cancel, done: make(chan struct{})}
 	s.sessions[st.ID] = sess
-	snapshot := *st
+	attempt, snapshot := st.epoch, *st
 	s.async(func(context.Context) {
 		defer close(sess.done)
-		hsms, newPassword, err := s.connect(ctx, &snapshot)
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if ctx.Err() != nil || s.sessions[st.ID] != sess || st.State != StateConnecting {
-			// Disconnected (or deleted) meanwhile.
-			if hsms != nil {
-				hsms.Close()
-			}
-			return
-		}
-		if err != nil {
-			var f *connectFailure
-			if !errors.As(err, &f) {
-				f = &connectFailure{code: CodeInternalError, detail: err.Error()}
-			}
-			st.State, st.ErrorCode = StateFailed, f.code
-			s.log.Warn("custom key store connection failed", "store", st.ID, "cluster", st.ClusterID, "code", f.code, "detail", f.detail)
-		} else {
-			st.State, st.ErrorCode, st.Password = StateConnected, "", newPassword
-			sess.hsms = hsms
-			s.log.Info("custom key store connected", "store", st.ID, "cluster", st.ClusterID, "hsms", len(hsms.Conns()))
-			s.async(func(context.Context) { s.keepSessions(ctx, st.ID, hsms) })
-		}
-		s.persistStore(st)
+		s.holdAt(ctx, st.ID, TransitionConnect)
+		hsms, err := s.connect(ctx, st, attempt, &snapshot)
+		s.settleConnect(ctx, st, attempt, sess, hsms, err)
 	})
 }
 
-// startDisconnect logs out of the cluster in the background and settles
-// the store DISCONNECTED; s.mu is held and the store is DISCONNECTING.
+// settleConnect records the end of a connect: CONNECTED with its HSM
+// sessions, or FAILED with the code of its failure. A connect the store
+// left behind changes nothing; its sessions are closed.
+func (s *Service) settleConnect(ctx context.Context, st *keyStore, attempt uint64, sess *storeSession, hsms *hsmclient.Cluster, err error) {
+	out, code := succeeded, ""
+	var f *connectFailure
+	if err != nil && !errors.As(err, &f) {
+		f = &connectFailure{code: CodeInternalError, detail: err.Error()}
+	}
+	if f != nil {
+		out, code = failed, f.code
+	}
+	abandoned := ctx.Err() != nil || errors.Is(err, errAbandoned)
+	s.mu.Lock()
+	v := stale
+	if !abandoned && st.epoch == attempt && s.sessions[st.ID] == sess {
+		v, _ = s.change(st, opConnectEnd, out, code)
+	}
+	switch {
+	case v != proceed:
+		s.mu.Unlock()
+		if hsms != nil {
+			hsms.Close()
+		}
+		s.log.Info("an abandoned connect ended", "store", st.ID)
+		return
+	case out == succeeded:
+		sess.hsms = hsms
+		s.log.Info("custom key store connected", "store", st.ID, "cluster", st.ClusterID, "hsms", len(hsms.Conns()))
+		s.async(func(context.Context) { s.keepSessions(ctx, st.ID, hsms) })
+	default:
+		s.log.Warn("custom key store connection failed", "store", st.ID, "cluster", st.ClusterID, "code", f.code, "detail", f.detail)
+	}
+	s.mu.Unlock()
+	s.step(ctx, StepConnectSettled, st.ID)
+}
+
+// startDisconnect ends the store's connection in the background — the
+// connect in progress abandoned, the HSM sessions closed (which logs kmsuser
+// out) — and settles it DISCONNECTED; s.mu is held and the store has just
+// entered DISCONNECTING.
 func (s *Service) startDisconnect(st *keyStore) {
 	old := s.sessions[st.ID]
-	delete(s.sessions, st.ID)
 	sess := &storeSession{cancel: func() {}, done: make(chan struct{})}
 	s.sessions[st.ID] = sess
+	attempt := st.epoch
 	s.async(func(ctx context.Context) {
 		defer close(sess.done)
 		if old != nil {
 			old.cancel()
 			<-old.done
 			if old.hsms != nil {
-				old.hsms.Close() // closing the sessions logs kmsuser out
+				old.hsms.Close()
 			}
 		}
+		s.holdAt(ctx, st.ID, TransitionDisconnect)
 		sleep(ctx, s.opts.disconnectDelay)
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.sessions[st.ID] == sess {
 			delete(s.sessions, st.ID)
 		}
-		if st.State == StateDisconnecting {
-			st.State = StateDisconnected
-			s.persistStore(st)
+		if st.epoch == attempt {
+			_, _ = s.change(st, opDisconnectEnd, succeeded, "")
 		}
 	})
 }
@@ -120,49 +143,70 @@ func sleep(ctx context.Context, d time.Duration) {
 // its subnets and HSMs, dial every ACTIVE HSM over TLS verified against the
 // trust anchor, log in as kmsuser on each, and rotate kmsuser's password to
 // one only KMS knows. Each failure maps to the ConnectionErrorCode of the
-// condition met.
-func (s *Service) connect(ctx context.Context, st *keyStore) (*hsmclient.Cluster, string, error) {
+// condition met. snap is the store as the connect began.
+func (s *Service) connect(ctx context.Context, st *keyStore, attempt uint64, snap *keyStore) (*hsmclient.Cluster, error) {
 	sleep(ctx, s.opts.connectDelay)
 	if ctx.Err() != nil {
-		return nil, "", ctx.Err()
+		return nil, ctx.Err()
 	}
-	if s.failpointArmed(FailpointConnect, st.ClusterID) {
-		return nil, "", fail(CodeInternalError, "failpoint %s armed", FailpointConnect)
+	if s.failpointArmed(FailpointConnect, snap.ClusterID) {
+		return nil, fail(CodeInternalError, "failpoint %s armed", FailpointConnect)
 	}
-	cluster, err := s.cloud.DescribeCluster(ctx, st.ClusterID)
-	if errors.Is(err, ErrClusterNotFound) || (err == nil && (cluster.State == "DELETED" || cluster.State == "DELETE_IN_PROGRESS")) {
-		return nil, "", fail(CodeClusterNotFound, "cluster %s not found", st.ClusterID)
-	}
+	conns, err := s.dialCluster(ctx, snap)
 	if err != nil {
-		return nil, "", fail(CodeNetworkErrors, "describe cluster: %v", err)
+		return nil, err
 	}
-	for _, subnetID := range cluster.SubnetMapping {
-		subnet, err := s.cloud.Subnet(ctx, subnetID)
-		if errors.Is(err, ErrSubnetNotFound) {
-			return nil, "", fail(CodeSubnetNotFound, "subnet %s of cluster %s not found", subnetID, cluster.ID)
-		}
-		if err != nil {
-			return nil, "", fail(CodeNetworkErrors, "look up subnet %s: %v", subnetID, err)
-		}
-		if subnet.FreeAddresses < 1 {
-			return nil, "", fail(CodeInsufficientFreeAddresses, "subnet %s has no free address for KMS's network interface", subnetID)
-		}
-	}
-	active := cluster.activeHSMs()
-	if len(active) == 0 {
-		return nil, "", fail(CodeInsufficientHSMs, "cluster %s has no ACTIVE HSM", cluster.ID)
-	}
-	anchors, err := hsmclient.ParseTrustAnchors([]byte(st.TrustAnchor))
-	if err != nil {
-		return nil, "", fail(CodeInternalError, "trust anchor: %v", err)
-	}
-
-	var conns []*hsmclient.Conn
 	closeAll := func() {
 		for _, c := range conns {
 			_ = c.Close()
 		}
 	}
+	took, err := s.loginAll(ctx, conns, snap)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	s.step(ctx, StepConnectLoggedIn, st.ID)
+	if err := s.rotate(ctx, st, attempt, conns, took); err != nil {
+		closeAll()
+		return nil, err
+	}
+	hsms := hsmclient.NewCluster(conns...)
+	hsms.AttemptTimeout = s.opts.hsmTimeout
+	return hsms, nil
+}
+
+// dialCluster checks the cluster, its subnets and its HSMs, and dials every
+// ACTIVE HSM it can reach.
+func (s *Service) dialCluster(ctx context.Context, st *keyStore) ([]*hsmclient.Conn, error) {
+	cluster, err := s.cloud.DescribeCluster(ctx, st.ClusterID)
+	if errors.Is(err, ErrClusterNotFound) || (err == nil && (cluster.State == "DELETED" || cluster.State == "DELETE_IN_PROGRESS")) {
+		return nil, fail(CodeClusterNotFound, "cluster %s not found", st.ClusterID)
+	}
+	if err != nil {
+		return nil, fail(CodeNetworkErrors, "describe cluster: %v", err)
+	}
+	for _, subnetID := range cluster.SubnetMapping {
+		subnet, err := s.cloud.Subnet(ctx, subnetID)
+		if errors.Is(err, ErrSubnetNotFound) {
+			return nil, fail(CodeSubnetNotFound, "subnet %s of cluster %s not found", subnetID, cluster.ID)
+		}
+		if err != nil {
+			return nil, fail(CodeNetworkErrors, "look up subnet %s: %v", subnetID, err)
+		}
+		if subnet.FreeAddresses < 1 {
+			return nil, fail(CodeInsufficientFreeAddresses, "subnet %s has no free address for KMS's network interface", subnetID)
+		}
+	}
+	active := cluster.activeHSMs()
+	if len(active) == 0 {
+		return nil, fail(CodeInsufficientHSMs, "cluster %s has no ACTIVE HSM", cluster.ID)
+	}
+	anchors, err := hsmclient.ParseTrustAnchors([]byte(st.TrustAnchor))
+	if err != nil {
+		return nil, fail(CodeInternalError, "trust anchor: %v", err)
+	}
+	var conns []*hsmclient.Conn
 	var dialErrs []error
 	for _, h := range active {
 		addr, err := s.cloud.HSMAddress(ctx, cluster.ID, h.ID)
@@ -179,37 +223,21 @@ func (s *Service) connect(ctx context.Context, st *keyStore) (*hsmclient.Cluster
 		dialErrs = append(dialErrs, fmt.Errorf("%s: %w", h.ID, err))
 	}
 	if len(conns) == 0 {
-		return nil, "", fail(CodeNetworkErrors, "no HSM reachable: %v", errors.Join(dialErrs...))
+		return nil, fail(CodeNetworkErrors, "no HSM reachable: %v", errors.Join(dialErrs...))
 	}
-
-	if err := s.loginAll(ctx, conns, st.Password); err != nil {
-		closeAll()
-		return nil, "", err
-	}
-	newPassword := rotatedPassword()
-	for _, c := range conns {
-		cctx, cancel := context.WithTimeout(ctx, s.opts.hsmTimeout)
-		err := c.ChangePassword(cctx, "", newPassword)
-		cancel()
-		if err != nil {
-			closeAll()
-			return nil, "", fail(CodeInternalError, "rotating kmsuser's password on %s: %v", c.HSMID(), err)
-		}
-	}
-	hsms := hsmclient.NewCluster(conns...)
-	hsms.AttemptTimeout = s.opts.hsmTimeout
-	return hsms, newPassword, nil
+	return conns, nil
 }
 
-// loginAll logs in as kmsuser on every HSM, exclusively, and reports the
-// most specific failure: a missing user, then a locked one, then one logged
-// in elsewhere, then a wrong password (spec §7.3's order).
-func (s *Service) loginAll(ctx context.Context, conns []*hsmclient.Conn, password string) error {
+// loginAll logs in as kmsuser on every HSM, exclusively, and returns the
+// password each HSM took; on failure it reports the most specific one: a
+// missing user, then a locked one, then one logged in elsewhere, then a
+// wrong password (spec §7.3's order).
+func (s *Service) loginAll(ctx context.Context, conns []*hsmclient.Conn, st *keyStore) ([]string, error) {
 	failures := map[string]string{}
-	for _, c := range conns {
-		lctx, cancel := context.WithTimeout(ctx, s.opts.hsmTimeout)
-		err := c.LoginExclusive(lctx, KMSUser, password)
-		cancel()
+	took := make([]string, len(conns))
+	for i, c := range conns {
+		password, err := s.loginKMSUser(ctx, c, st)
+		took[i] = password
 		switch {
 		case err == nil:
 		case errors.Is(err, hsmwire.ErrUserNotFound):
@@ -228,22 +256,31 @@ func (s *Service) loginAll(ctx context.Context, conns []*hsmclient.Conn, passwor
 	}
 	for _, code := range []string{CodeUserNotFound, CodeUserLockedOut, CodeUserLoggedIn, CodeInvalidCredentials, CodeNetworkErrors, CodeInternalError} {
 		if hsm, ok := failures[code]; ok {
-			return fail(code, "kmsuser login on %s", hsm)
+			return nil, fail(code, "kmsuser login on %s", hsm)
 		}
 	}
-	return nil
+	return took, nil
 }
 
-// rotatedPassword is a new kmsuser password: 32 alphanumeric characters,
-// the longest CloudHSM allows.
-func rotatedPassword() string {
-	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
+// loginKMSUser logs in as kmsuser on one HSM, exclusively, with the
+// store's password or — if the HSM refuses it and a rotation was left
+// unfinished — with the password that rotation was giving (the HSM forgets
+// the failed login when the second succeeds). It returns the password that
+// worked.
+func (s *Service) loginKMSUser(ctx context.Context, c *hsmclient.Conn, st *keyStore) (string, error) {
+	var err error
+	for _, password := range []string{st.Password, st.PendingPassword} {
+		if password == "" {
+			continue
+		}
+		lctx, cancel := context.WithTimeout(ctx, s.opts.hsmTimeout)
+		err = c.LoginExclusive(lctx, KMSUser, password)
+		cancel()
+		if !errors.Is(err, hsmwire.ErrAuthFailed) {
+			return password, err
+		}
 	}
-	return string(b)
+	return "", err
 }
 
 // keepSessions keeps a CONNECTED store logged in on every ACTIVE HSM of its
@@ -262,17 +299,17 @@ func (s *Service) keepSessions(ctx context.Context, storeID string, hsms *hsmcli
 		}
 		s.mu.Lock()
 		st, ok := s.stores[storeID]
-		if !ok || st.State != StateConnected {
+		if !ok || !st.usable() {
 			s.mu.Unlock()
 			return
 		}
-		clusterID, password, trustAnchor := st.ClusterID, st.Password, st.TrustAnchor
+		snap := *st
 		s.mu.Unlock()
-		cluster, err := s.cloud.DescribeCluster(ctx, clusterID)
+		cluster, err := s.cloud.DescribeCluster(ctx, snap.ClusterID)
 		if err != nil {
 			continue
 		}
-		anchors, err := hsmclient.ParseTrustAnchors([]byte(trustAnchor))
+		anchors, err := hsmclient.ParseTrustAnchors([]byte(snap.TrustAnchor))
 		if err != nil {
 			continue
 		}
@@ -280,7 +317,7 @@ func (s *Service) keepSessions(ctx context.Context, storeID string, hsms *hsmcli
 			if hsms.Reaches(h.ID) {
 				continue
 			}
-			if err := s.rejoin(ctx, clusterID, h.ID, anchors, password, hsms); err != nil {
+			if err := s.rejoin(ctx, &snap, h.ID, anchors, hsms); err != nil {
 				s.log.Debug("HSM session not re-established yet", "store", storeID, "hsm", h.ID, "err", err)
 				continue
 			}
@@ -290,8 +327,8 @@ func (s *Service) keepSessions(ctx context.Context, storeID string, hsms *hsmcli
 }
 
 // rejoin dials one HSM, logs in as kmsuser and adds it to the store's HSMs.
-func (s *Service) rejoin(ctx context.Context, clusterID, hsmID string, anchors []*x509.Certificate, password string, hsms *hsmclient.Cluster) error {
-	addr, err := s.cloud.HSMAddress(ctx, clusterID, hsmID)
+func (s *Service) rejoin(ctx context.Context, st *keyStore, hsmID string, anchors []*x509.Certificate, hsms *hsmclient.Cluster) error {
+	addr, err := s.cloud.HSMAddress(ctx, st.ClusterID, hsmID)
 	if err != nil {
 		return err
 	}
@@ -301,7 +338,7 @@ func (s *Service) rejoin(ctx context.Context, clusterID, hsmID string, anchors [
 	if err != nil {
 		return err
 	}
-	if err := c.LoginExclusive(dctx, KMSUser, password); err != nil {
+	if _, err := s.loginKMSUser(ctx, c, st); err != nil {
 		_ = c.Close()
 		return err
 	}
@@ -314,13 +351,16 @@ func (s *Service) rejoin(ctx context.Context, clusterID, hsmID string, anchors [
 // KMS's view of the cluster.
 func (s *Service) SessionHSMs(storeID string) []string {
 	s.mu.Lock()
-	sess := s.sessions[storeID]
+	var hsms *hsmclient.Cluster
+	if sess := s.sessions[storeID]; sess != nil {
+		hsms = sess.hsms
+	}
 	s.mu.Unlock()
-	if sess == nil || sess.hsms == nil {
+	if hsms == nil {
 		return nil
 	}
 	var ids []string
-	for _, c := range sess.hsms.Conns() {
+	for _, c := range hsms.Conns() {
 		ids = append(ids, c.HSMID())
 	}
 	return ids

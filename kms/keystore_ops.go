@@ -60,29 +60,24 @@ func (s *Service) createCustomKeyStore(ctx context.Context, body []byte) (any, e
 	}
 
 	s.mu.Lock()
-	for _, st := range s.stores {
-		if st.Name == in.CustomKeyStoreName {
-			if st.State == StateDisconnected && st.ClusterID == in.CloudHsmClusterID &&
-				st.TrustAnchor == in.TrustAnchorCertificate && st.Password == in.KeyStorePassword {
-				s.mu.Unlock()
-				return map[string]any{"CustomKeyStoreId": st.ID}, nil // an idempotent retry
-			}
-			s.mu.Unlock()
-			return nil, kmsError("CustomKeyStoreNameInUseException", "A custom key store named %s already exists.", in.CustomKeyStoreName)
-		}
-	}
-	if len(s.stores) >= s.opts.storeQuota {
-		s.mu.Unlock()
-		return nil, kmsError("LimitExceededException", "This account already has %d custom key stores, the most allowed.", s.opts.storeQuota)
-	}
+	id, err := s.sameNameStore(in)
 	s.mu.Unlock()
+	if id != "" || err != nil {
+		return storeIDOutput(id, err)
+	}
 
 	cluster, err := s.checkCluster(ctx, in.CloudHsmClusterID)
 	if err != nil {
 		return nil, err
 	}
+	s.step(ctx, StepCreateStoreChecked, in.CustomKeyStoreName)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Another create may have won meanwhile: the same store (whose ID an
+	// identical create answers too), the name, the last place of the quota.
+	if id, err := s.sameNameStore(in); id != "" || err != nil {
+		return storeIDOutput(id, err)
+	}
 	for _, st := range s.stores {
 		if st.ClusterID == cluster.ID {
 			return nil, kmsError("CloudHsmClusterInUseException", "Cluster %s is already associated with custom key store %s.", cluster.ID, st.ID)
@@ -100,15 +95,6 @@ func (s *Service) createCustomKeyStore(ctx context.Context, body []byte) (any, e
 	if err := checkClusterConfiguration(cluster); err != nil {
 		return nil, err
 	}
-	// Re-check name and quota: another create may have won meanwhile.
-	for _, st := range s.stores {
-		if st.Name == in.CustomKeyStoreName {
-			return nil, kmsError("CustomKeyStoreNameInUseException", "A custom key store named %s already exists.", in.CustomKeyStoreName)
-		}
-	}
-	if len(s.stores) >= s.opts.storeQuota {
-		return nil, kmsError("LimitExceededException", "This account already has %d custom key stores, the most allowed.", s.opts.storeQuota)
-	}
 	st := &keyStore{Seq: s.nextSeq(), ID: newStoreID(), Name: in.CustomKeyStoreName, ClusterID: cluster.ID,
 		ClusterCertificate: cluster.ClusterCertificate, TrustAnchor: in.TrustAnchorCertificate, Password: in.KeyStorePassword,
 		State: StateDisconnected, Created: time.Now()}
@@ -116,6 +102,35 @@ func (s *Service) createCustomKeyStore(ctx context.Context, body []byte) (any, e
 	s.persistStore(st)
 	s.log.Info("custom key store created", "store", st.ID, "cluster", cluster.ID)
 	return map[string]any{"CustomKeyStoreId": st.ID}, nil
+}
+
+// sameNameStore applies the rules of spec §7.1 that look at the other
+// stores before the cluster: a store with every property of the request
+// (and DISCONNECTED) is an idempotent retry, whose ID it returns; another
+// store of that name, or a full quota, is an error; s.mu is held.
+func (s *Service) sameNameStore(in createCustomKeyStoreInput) (string, error) {
+	for _, st := range s.stores {
+		if st.Name != in.CustomKeyStoreName {
+			continue
+		}
+		if st.State == StateDisconnected && st.ClusterID == in.CloudHsmClusterID &&
+			st.TrustAnchor == in.TrustAnchorCertificate && st.Password == in.KeyStorePassword {
+			return st.ID, nil
+		}
+		return "", kmsError("CustomKeyStoreNameInUseException", "A custom key store named %s already exists.", in.CustomKeyStoreName)
+	}
+	if len(s.stores) >= s.opts.storeQuota {
+		return "", kmsError("LimitExceededException", "This account already has %d custom key stores, the most allowed.", s.opts.storeQuota)
+	}
+	return "", nil
+}
+
+// storeIDOutput answers CreateCustomKeyStore with a store ID, or an error.
+func storeIDOutput(id string, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"CustomKeyStoreId": id}, nil
 }
 
 // checkCluster describes the cluster, mapping "not found" to its exception.
@@ -207,43 +222,36 @@ func (s *Service) connectCustomKeyStore(ctx context.Context, body []byte) (any, 
 		s.mu.Unlock()
 		return nil, err
 	}
-	switch st.State {
-	case StateConnected, StateConnecting:
-		s.mu.Unlock()
-		return struct{}{}, nil
-	case StateFailed:
-		s.mu.Unlock()
-		return nil, storeInvalidState("Custom key store %s is FAILED; disconnect it before connecting again.", st.ID)
-	case StateDisconnecting:
-		s.mu.Unlock()
-		return nil, storeInvalidState("Custom key store %s is DISCONNECTING.", st.ID)
-	}
+	v, err := s.check(st, opConnect)
 	clusterID := st.ClusterID
 	s.mu.Unlock()
+	if err != nil || v == alreadyDone {
+		return struct{}{}, err
+	}
 
 	// Fast checks: a cluster that exists but is not ACTIVE fails at once.
 	if cluster, err := s.cloud.DescribeCluster(ctx, clusterID); err == nil && cluster.State != "ACTIVE" &&
 		cluster.State != "DELETED" && cluster.State != "DELETE_IN_PROGRESS" {
 		return nil, kmsError("CloudHsmClusterNotActiveException", "Cluster %s is %s, not ACTIVE.", cluster.ID, cluster.State)
 	}
+	s.step(ctx, StepConnectChecked, in.CustomKeyStoreID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if st.State != StateDisconnected {
-		return struct{}{}, nil // a concurrent connect won
+	// The store may have changed meanwhile: deleted, disconnected, or
+	// connected by a concurrent connect (then this one has nothing to do).
+	v, err = s.change(st, opConnect, succeeded, "")
+	if err != nil || v == alreadyDone {
+		return struct{}{}, err
 	}
-	st.State, st.ErrorCode = StateConnecting, ""
-	s.persistStore(st)
 	s.startConnect(st)
 	return struct{}{}, nil
 }
 
 func (s *Service) disconnectCustomKeyStore(_ context.Context, body []byte) (any, error) {
 	return s.onStore(body, func(st *keyStore) (any, error) {
-		if st.State == StateDisconnected || st.State == StateDisconnecting {
-			return nil, storeInvalidState("Custom key store %s is already %s.", st.ID, st.State)
+		if _, err := s.change(st, opDisconnect, succeeded, ""); err != nil {
+			return nil, err
 		}
-		st.State, st.ErrorCode = StateDisconnecting, ""
-		s.persistStore(st)
 		s.startDisconnect(st)
 		return struct{}{}, nil
 	})
@@ -268,28 +276,21 @@ func (s *Service) updateCustomKeyStore(ctx context.Context, body []byte) (any, e
 	if in.XksProxyURIEndpoint != "" || in.XksProxyURIPath != "" || in.XksProxyConnectivity != "" {
 		return nil, validation("Xks* parameters are not valid for a custom key store of type AWS_CLOUDHSM.")
 	}
+	op := opRename
+	if in.KeyStorePassword != "" || in.CloudHsmClusterID != "" {
+		op = opUpdateConnection
+	}
 	s.mu.Lock()
 	st, err := s.lookupStore(in.CustomKeyStoreID)
+	if err == nil {
+		_, err = s.check(st, op)
+	}
+	if err == nil {
+		err = s.nameInUse(st, in.NewCustomKeyStoreName)
+	}
 	if err != nil {
 		s.mu.Unlock()
 		return nil, err
-	}
-	changesConnection := in.KeyStorePassword != "" || in.CloudHsmClusterID != ""
-	if changesConnection && st.State != StateDisconnected {
-		s.mu.Unlock()
-		return nil, storeInvalidState("Custom key store %s must be DISCONNECTED to change its password or cluster; it is %s.", st.ID, st.State)
-	}
-	if st.State != StateDisconnected && st.State != StateConnected {
-		s.mu.Unlock()
-		return nil, storeInvalidState("Custom key store %s cannot be updated while %s.", st.ID, st.State)
-	}
-	if in.NewCustomKeyStoreName != "" {
-		for _, other := range s.stores {
-			if other.ID != st.ID && other.Name == in.NewCustomKeyStoreName {
-				s.mu.Unlock()
-				return nil, kmsError("CustomKeyStoreNameInUseException", "A custom key store named %s already exists.", in.NewCustomKeyStoreName)
-			}
-		}
 	}
 	currentCluster, lineage := st.ClusterID, st.ClusterCertificate
 	s.mu.Unlock()
@@ -309,16 +310,24 @@ func (s *Service) updateCustomKeyStore(ctx context.Context, body []byte) (any, e
 			return nil, err
 		}
 	}
+	s.step(ctx, StepUpdateChecked, in.CustomKeyStoreID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if changesConnection && st.State != StateDisconnected {
-		return nil, storeInvalidState("Custom key store %s must be DISCONNECTED to change its password or cluster; it is %s.", st.ID, st.State)
+	// The store may have changed meanwhile (deleted, connected, renamed by
+	// another update), and another store may have taken the name.
+	if _, err := s.change(st, op, succeeded, ""); err != nil {
+		return nil, err
+	}
+	if err := s.nameInUse(st, in.NewCustomKeyStoreName); err != nil {
+		return nil, err
 	}
 	if in.NewCustomKeyStoreName != "" {
 		st.Name = in.NewCustomKeyStoreName
 	}
 	if in.KeyStorePassword != "" {
-		st.Password = in.KeyStorePassword
+		// The customer's word on kmsuser's password replaces any rotation
+		// KMS left unfinished.
+		st.Password, st.PendingPassword = in.KeyStorePassword, ""
 	}
 	if in.CloudHsmClusterID != "" {
 		st.ClusterID = in.CloudHsmClusterID
@@ -327,20 +336,36 @@ func (s *Service) updateCustomKeyStore(ctx context.Context, body []byte) (any, e
 	return struct{}{}, nil
 }
 
+// nameInUse refuses a new name another store has ("" is no new name);
+// s.mu is held.
+func (s *Service) nameInUse(st *keyStore, name string) error {
+	if name == "" {
+		return nil
+	}
+	for _, other := range s.stores {
+		if other.ID != st.ID && other.Name == name {
+			return kmsError("CustomKeyStoreNameInUseException", "A custom key store named %s already exists.", name)
+		}
+	}
+	return nil
+}
+
 func (s *Service) deleteCustomKeyStore(_ context.Context, body []byte) (any, error) {
 	return s.onStore(body, func(st *keyStore) (any, error) {
-		if st.State != StateDisconnected {
-			return nil, storeInvalidState("Custom key store %s must be DISCONNECTED to be deleted; it is %s.", st.ID, st.State)
-		}
+		empty := outcome(true)
 		for _, k := range s.keys {
 			if k.StoreID == st.ID {
-				return nil, kmsError("CustomKeyStoreHasCMKsException", "Custom key store %s still contains KMS keys.", st.ID)
+				empty = false
+				break
 			}
 		}
-		delete(s.stores, st.ID)
-		if err := s.db.delete(bucketStores, st.ID); err != nil {
+		if _, err := s.change(st, opDelete, empty, ""); err != nil {
 			return nil, err
 		}
+		if !empty {
+			return nil, kmsError("CustomKeyStoreHasCMKsException", "Custom key store %s still contains KMS keys.", st.ID)
+		}
+		s.replaceSession(st.ID)
 		return struct{}{}, nil
 	})
 }
@@ -393,7 +418,7 @@ func (s *Service) describeCustomKeyStores(_ context.Context, body []byte) (any, 
 	out := make([]customKeyStoreEntry, 0, len(items))
 	for _, st := range items {
 		e := customKeyStoreEntry{CustomKeyStoreID: st.ID, CustomKeyStoreName: st.Name, CloudHsmClusterID: st.ClusterID,
-			TrustAnchorCertificate: st.TrustAnchor, ConnectionState: st.State, CreationDate: awsjson.NewTime(st.Created),
+			TrustAnchorCertificate: st.TrustAnchor, ConnectionState: string(st.State), CreationDate: awsjson.NewTime(st.Created),
 			CustomKeyStoreType: "AWS_CLOUDHSM"}
 		if st.State == StateFailed {
 			e.ConnectionErrorCode = st.ErrorCode

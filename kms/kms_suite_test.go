@@ -42,6 +42,6 @@ var _ = testenv.HarnessPerProcess(&h, func(h *harness.Harness) {
 	}
 }, harness.WithKMSOptions(kms.WithDayLength(25*time.Millisecond),
 	kms.WithConnectDelay(300*time.Millisecond), kms.WithDisconnectDelay(200*time.Millisecond),
-	kms.WithSessionCheck(100*time.Millisecond)))
+	kms.WithSessionCheck(100*time.Millisecond), kms.WithStepHook(gates.hook)))
 
 var _ = suites.Register(&cfg)

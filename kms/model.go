@@ -2,15 +2,6 @@ package kms
 
 import "time"
 
-// Connection states of a custom key store (ConnectionStateType).
-const (
-	StateConnected     = "CONNECTED"
-	StateConnecting    = "CONNECTING"
-	StateFailed        = "FAILED"
-	StateDisconnected  = "DISCONNECTED"
-	StateDisconnecting = "DISCONNECTING"
-)
-
 // The CloudHSM connection error codes (ConnectionErrorCodeType).
 const (
 	CodeInvalidCredentials        = "INVALID_CREDENTIALS"
@@ -40,8 +31,11 @@ const (
 )
 
 // keyStore is a custom key store as KMS keeps it. Password is the kmsuser
-// password KMS knows (rotated on every connect); it never leaves the
-// service in a response or a log.
+// password KMS knows (rotated on every connect); PendingPassword, when set,
+// is the password a rotation began to give kmsuser and whose end KMS has not
+// recorded: each HSM of the cluster has one of the two, whatever instant a
+// crash or an abandoned connect fell on. Neither leaves the service in a
+// response or a log.
 type keyStore struct {
 	Seq       uint64 `json:"seq"`
 	ID        string `json:"id"`
@@ -49,12 +43,17 @@ type keyStore struct {
 	ClusterID string `json:"clusterId"`
 	// ClusterCertificate identifies the cluster's backup lineage: the
 	// store may move only to a cluster with the same certificate.
-	ClusterCertificate string    `json:"clusterCertificate"`
-	TrustAnchor        string    `json:"trustAnchor"`
-	Password           string    `json:"password"`
-	State              string    `json:"state"`
-	ErrorCode          string    `json:"errorCode,omitempty"`
-	Created            time.Time `json:"created"`
+	ClusterCertificate string          `json:"clusterCertificate"`
+	TrustAnchor        string          `json:"trustAnchor"`
+	Password           string          `json:"password"`
+	PendingPassword    string          `json:"pendingPassword,omitempty"`
+	State              ConnectionState `json:"state"`
+	ErrorCode          string          `json:"errorCode,omitempty"`
+	Created            time.Time       `json:"created"`
+
+	// epoch counts the store's state changes in this service: background
+	// work started in one epoch settles only if the store is still in it.
+	epoch uint64
 }
 
 // key is a KMS key. State holds the state the key has when usable

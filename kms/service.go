@@ -42,6 +42,7 @@ type options struct {
 	hsmTimeout      time.Duration
 	sessionCheck    time.Duration
 	logger          *slog.Logger
+	stepHook        func(ctx context.Context, step Step, store string)
 }
 
 // Option configures a Service.
@@ -113,6 +114,8 @@ type Service struct {
 	keyOrder []*key // the keys by Seq, for ListKeys pages without sorting
 	aliases  map[string]*alias
 	sessions map[string]*storeSession // runtime state of stores, by ID
+
+	holdReg holdRegistry // holds on transient states
 
 	failpointsMu sync.Mutex
 	failpoints   map[string]int // "name/clusterID" -> times armed
@@ -231,6 +234,7 @@ func (s *Service) Handler() http.Handler { return s.api }
 // stores reconnect when a service opens the same data directory again.
 func (s *Service) Close() error {
 	s.cancel()
+	s.endHolds("")
 	s.wg.Wait()
 	s.mu.Lock()
 	for _, sess := range s.sessions {
@@ -293,14 +297,8 @@ func (s *Service) resume() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, st := range s.stores {
-		switch st.State {
-		case StateConnected, StateConnecting:
-			st.State = StateConnecting
-			s.persistStore(st)
+		if v, _ := s.change(st, opRestart, succeeded, ""); v == proceed && st.State == StateConnecting {
 			s.startConnect(st)
-		case StateDisconnecting:
-			st.State = StateDisconnected
-			s.persistStore(st)
 		}
 	}
 }
