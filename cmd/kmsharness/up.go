@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -32,6 +34,7 @@ type upFlags struct {
 	deletionDay      time.Duration
 	connectDelay     time.Duration
 	controlToken     string
+	pauseAt          string
 }
 
 func newUpCommand() *cobra.Command {
@@ -68,6 +71,11 @@ until SIGINT or SIGTERM, then stops every HSM node and removes its files.`,
 	cmd.Flags().DurationVar(&f.connectDelay, "connect-delay", kms.DefaultConnectDelay, "how long a custom key store stays CONNECTING")
 	cmd.Flags().StringVar(&f.controlToken, "control-token", "", "bearer token of the control API (default: a random one, printed as KMSHARNESS_CONTROL_TOKEN)")
 	cmd.Flags().StringVar(&f.dataDir, "data-dir", "", "keep all state here and resume it on the next start (default: a temporary directory, removed at exit)")
+	// A failpoint for crash tests: the process stops at a step of the KMS
+	// front end (kms.Step, with #N for its Nth time) and says so on stderr,
+	// so that a test can kill it at that instant.
+	cmd.Flags().StringVar(&f.pauseAt, "pause-at", "", "pause at this KMS step (STEP or STEP#N) and say so on stderr; for crash tests")
+	_ = cmd.Flags().MarkHidden("pause-at")
 	return cmd
 }
 
@@ -76,9 +84,16 @@ func runUp(parent context.Context, f upFlags, level slog.Level, stdout, stderr i
 	defer stop()
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	started := time.Now()
+	kmsOpts := []kms.Option{kms.WithDayLength(f.deletionDay), kms.WithConnectDelay(f.connectDelay)}
+	if f.pauseAt != "" {
+		hook, err := pauseHook(f.pauseAt, stderr)
+		if err != nil {
+			return usageError{err}
+		}
+		kmsOpts = append(kmsOpts, kms.WithStepHook(hook))
+	}
 	opts := []harness.Option{harness.WithBackend(harness.Backend(f.backend)), harness.WithRegion(f.region),
-		harness.WithLockoutThreshold(f.lockoutThreshold), harness.WithLogger(log),
-		harness.WithKMSOptions(kms.WithDayLength(f.deletionDay), kms.WithConnectDelay(f.connectDelay)),
+		harness.WithLockoutThreshold(f.lockoutThreshold), harness.WithLogger(log), harness.WithKMSOptions(kmsOpts...),
 		harness.WithControlToken(f.controlToken)}
 	if f.dataDir != "" {
 		opts = append(opts, harness.WithDataDir(f.dataDir))
@@ -165,4 +180,35 @@ func shellQuote(s string) string {
 		}
 	}
 	return s
+}
+
+// pauseHook returns a step hook that stops at the step spec names ("STEP",
+// or "STEP#N" for its Nth time) until the run ends, after printing
+// "paused at STEP#N" on w.
+func pauseHook(spec string, w io.Writer) (func(context.Context, kms.Step, string), error) {
+	name, nth, found := strings.Cut(spec, "#")
+	want := 1
+	if found {
+		n, err := strconv.Atoi(nth)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("--pause-at %q: the count after # must be a positive number", spec)
+		}
+		want = n
+	}
+	var mu sync.Mutex
+	seen := 0
+	return func(ctx context.Context, step kms.Step, store string) {
+		if string(step) != name {
+			return
+		}
+		mu.Lock()
+		seen++
+		hit := seen == want
+		mu.Unlock()
+		if !hit {
+			return
+		}
+		fmt.Fprintf(w, "paused at %s#%d (store %s)\n", name, want, store)
+		<-ctx.Done()
+	}, nil
 }
