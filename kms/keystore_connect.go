@@ -152,7 +152,7 @@ func (s *Service) connect(ctx context.Context, st *keyStore, attempt uint64, sna
 	if s.failpointArmed(FailpointConnect, snap.ClusterID) {
 		return nil, fail(CodeInternalError, "failpoint %s armed", FailpointConnect)
 	}
-	conns, err := s.dialCluster(ctx, snap)
+	conns, unreached, err := s.dialCluster(ctx, snap)
 	if err != nil {
 		return nil, err
 	}
@@ -167,9 +167,16 @@ func (s *Service) connect(ctx context.Context, st *keyStore, attempt uint64, sna
 		return nil, err
 	}
 	s.step(ctx, StepConnectLoggedIn, st.ID)
-	if err := s.rotate(ctx, st, attempt, conns, took); err != nil {
-		closeAll()
-		return nil, err
+	if len(unreached) == 0 {
+		if err := s.rotate(ctx, st, attempt, conns, took); err != nil {
+			closeAll()
+			return nil, err
+		}
+	} else {
+		// An HSM out of reach would keep the old password, and KMS could
+		// not log in there when it comes back; the next connect that
+		// reaches every HSM rotates.
+		s.log.Warn("kmsuser's password is not rotated: some ACTIVE HSMs are out of reach", "store", st.ID, "hsms", unreached)
 	}
 	hsms := hsmclient.NewCluster(conns...)
 	hsms.AttemptTimeout = s.opts.hsmTimeout
@@ -177,36 +184,35 @@ func (s *Service) connect(ctx context.Context, st *keyStore, attempt uint64, sna
 }
 
 // dialCluster checks the cluster, its subnets and its HSMs, and dials every
-// ACTIVE HSM it can reach.
-func (s *Service) dialCluster(ctx context.Context, st *keyStore) ([]*hsmclient.Conn, error) {
+// ACTIVE HSM it can reach; it names those it could not.
+func (s *Service) dialCluster(ctx context.Context, st *keyStore) (conns []*hsmclient.Conn, unreached []string, err error) {
 	cluster, err := s.cloud.DescribeCluster(ctx, st.ClusterID)
 	if errors.Is(err, ErrClusterNotFound) || (err == nil && (cluster.State == "DELETED" || cluster.State == "DELETE_IN_PROGRESS")) {
-		return nil, fail(CodeClusterNotFound, "cluster %s not found", st.ClusterID)
+		return nil, nil, fail(CodeClusterNotFound, "cluster %s not found", st.ClusterID)
 	}
 	if err != nil {
-		return nil, fail(CodeNetworkErrors, "describe cluster: %v", err)
+		return nil, nil, fail(CodeNetworkErrors, "describe cluster: %v", err)
 	}
 	for _, subnetID := range cluster.SubnetMapping {
 		subnet, err := s.cloud.Subnet(ctx, subnetID)
 		if errors.Is(err, ErrSubnetNotFound) {
-			return nil, fail(CodeSubnetNotFound, "subnet %s of cluster %s not found", subnetID, cluster.ID)
+			return nil, nil, fail(CodeSubnetNotFound, "subnet %s of cluster %s not found", subnetID, cluster.ID)
 		}
 		if err != nil {
-			return nil, fail(CodeNetworkErrors, "look up subnet %s: %v", subnetID, err)
+			return nil, nil, fail(CodeNetworkErrors, "look up subnet %s: %v", subnetID, err)
 		}
 		if subnet.FreeAddresses < 1 {
-			return nil, fail(CodeInsufficientFreeAddresses, "subnet %s has no free address for KMS's network interface", subnetID)
+			return nil, nil, fail(CodeInsufficientFreeAddresses, "subnet %s has no free address for KMS's network interface", subnetID)
 		}
 	}
 	active := cluster.activeHSMs()
 	if len(active) == 0 {
-		return nil, fail(CodeInsufficientHSMs, "cluster %s has no ACTIVE HSM", cluster.ID)
+		return nil, nil, fail(CodeInsufficientHSMs, "cluster %s has no ACTIVE HSM", cluster.ID)
 	}
 	anchors, err := hsmclient.ParseTrustAnchors([]byte(st.TrustAnchor))
 	if err != nil {
-		return nil, fail(CodeInternalError, "trust anchor: %v", err)
+		return nil, nil, fail(CodeInternalError, "trust anchor: %v", err)
 	}
-	var conns []*hsmclient.Conn
 	var dialErrs []error
 	for _, h := range active {
 		addr, err := s.cloud.HSMAddress(ctx, cluster.ID, h.ID)
@@ -221,11 +227,12 @@ func (s *Service) dialCluster(ctx context.Context, st *keyStore) ([]*hsmclient.C
 			}
 		}
 		dialErrs = append(dialErrs, fmt.Errorf("%s: %w", h.ID, err))
+		unreached = append(unreached, h.ID)
 	}
 	if len(conns) == 0 {
-		return nil, fail(CodeNetworkErrors, "no HSM reachable: %v", errors.Join(dialErrs...))
+		return nil, nil, fail(CodeNetworkErrors, "no HSM reachable: %v", errors.Join(dialErrs...))
 	}
-	return conns, nil
+	return conns, unreached, nil
 }
 
 // loginAll logs in as kmsuser on every HSM, exclusively, and returns the
@@ -287,10 +294,13 @@ func (s *Service) loginKMSUser(ctx context.Context, c *hsmclient.Conn, st *keySt
 // cluster, as KMS does: an HSM added to the cluster, or one that came back
 // after a crash or a network cut, gets a kmsuser session again (with the
 // password KMS rotated to) without a reconnect. It runs until the store's
-// connection ends.
+// connection ends. An HSM that refuses kmsuser's password is left alone
+// for the rest of the connection: logging in there again and again would
+// lock kmsuser out.
 func (s *Service) keepSessions(ctx context.Context, storeID string, hsms *hsmclient.Cluster) {
 	t := time.NewTicker(s.opts.sessionCheck)
 	defer t.Stop()
+	refused := map[string]bool{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -314,10 +324,16 @@ func (s *Service) keepSessions(ctx context.Context, storeID string, hsms *hsmcli
 			continue
 		}
 		for _, h := range cluster.activeHSMs() {
-			if hsms.Reaches(h.ID) {
+			if hsms.Reaches(h.ID) || refused[h.ID] {
 				continue
 			}
-			if err := s.rejoin(ctx, &snap, h.ID, anchors, hsms); err != nil {
+			err := s.rejoin(ctx, &snap, h.ID, anchors, hsms)
+			switch {
+			case errors.Is(err, hsmwire.ErrAuthFailed), errors.Is(err, hsmwire.ErrLockedOut), errors.Is(err, hsmwire.ErrUserNotFound):
+				refused[h.ID] = true
+				s.log.Warn("an HSM refuses kmsuser's login; no session there until the store reconnects", "store", storeID, "hsm", h.ID, "err", err)
+				continue
+			case err != nil:
 				s.log.Debug("HSM session not re-established yet", "store", storeID, "hsm", h.ID, "err", err)
 				continue
 			}
