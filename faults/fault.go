@@ -3,7 +3,6 @@ package faults
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 )
 
@@ -43,7 +42,7 @@ func (f *fault) Available(t Target) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("HSM %s is not in cluster %s", f.scope.HSMID, f.scope.ClusterID)
+	return fmt.Errorf("HSM %s of cluster %s: %w", f.scope.HSMID, f.scope.ClusterID, ErrUnknownHSM)
 }
 
 func (f *fault) Inject(ctx context.Context, t Target) (Heal, error) {
@@ -86,7 +85,7 @@ func activeHSMs(t Target, clusterID string) ([]HSM, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, errors.New("the cluster has no ACTIVE HSM")
+		return nil, fmt.Errorf("cluster %s has no ACTIVE HSM: %w", clusterID, ErrNotInjectable)
 	}
 	return out, nil
 }

@@ -146,6 +146,20 @@ type Maker func(scope Scope) (Fault, error)
 // ErrUnknownFault means no fault has the name.
 var ErrUnknownFault = errors.New("unknown fault")
 
+// Errors of a fault the requester asked for in vain — their mistake, not a
+// failure of the target; a Target wraps them, and so do faults, so that a
+// control API can answer a 4xx for them.
+var (
+	// ErrUnknownCluster means the target runs no cluster with that ID.
+	ErrUnknownCluster = errors.New("no such cluster in the target")
+	// ErrUnknownHSM means the cluster has no HSM with that ID.
+	ErrUnknownHSM = errors.New("no such HSM in the cluster")
+	// ErrNotInjectable means the fault cannot be put in place in the state
+	// the cluster or the HSM is in now (no ACTIVE HSM to lock kmsuser on, a
+	// node that is not running to kill or freeze, …).
+	ErrNotInjectable = errors.New("the fault cannot be injected in the current state")
+)
+
 // Lookup makes the named fault for the scope.
 func Lookup(name string, scope Scope) (Fault, error) {
 	for _, e := range Catalogue() {

@@ -8,9 +8,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudhsmv2"
+	"github.com/aws/smithy-go"
 
 	"github.com/kmsharness/kmsharness/cloudhsm"
 	"github.com/kmsharness/kmsharness/faults"
+	"github.com/kmsharness/kmsharness/internal/awsjson"
 	"github.com/kmsharness/kmsharness/softhsm/hsmclient"
 )
 
@@ -60,9 +62,30 @@ type faultTarget struct{ h *Harness }
 func (t faultTarget) cluster(id string) (*Cluster, error) {
 	c, ok := t.h.ClusterByID(id)
 	if !ok {
-		return nil, fmt.Errorf("cluster %s was not made by this harness", id)
+		return nil, fmt.Errorf("cluster %s: %w", id, faults.ErrUnknownCluster)
 	}
 	return c, nil
+}
+
+// mistake marks an error the control plane answers for a request it cannot
+// meet in the cluster's state (an AWS client error: an HSM being deleted
+// already, a subnet gone) as faults.ErrNotInjectable: the requester's
+// mistake, not the harness's failure.
+func mistake(err error) error {
+	var api smithy.APIError
+	var local *awsjson.Error
+	if (errors.As(err, &api) && api.ErrorFault() == smithy.FaultClient) || (errors.As(err, &local) && local.Status < 500) {
+		return fmt.Errorf("%w: %w", faults.ErrNotInjectable, err)
+	}
+	return err
+}
+
+// running refuses a node fault on a node that does not run.
+func (t faultTarget) running(hsmID string) error {
+	if !t.h.nodes.Running(hsmID) {
+		return fmt.Errorf("the node of %s is not running: %w", hsmID, faults.ErrNotInjectable)
+	}
+	return nil
 }
 
 func (t faultTarget) HSMs(clusterID string) ([]faults.HSM, error) {
@@ -72,7 +95,7 @@ func (t faultTarget) HSMs(clusterID string) ([]faults.HSM, error) {
 	}
 	hsms, err := c.HSMs()
 	if err != nil {
-		return nil, err
+		return nil, mistake(err)
 	}
 	out := make([]faults.HSM, 0, len(hsms))
 	for _, hsm := range hsms {
@@ -86,7 +109,14 @@ func (t faultTarget) Officer(ctx context.Context, clusterID string) (*hsmclient.
 	if err != nil {
 		return nil, err
 	}
-	return c.Login(ctx, cloudhsm.InitialOfficer, c.OfficerPassword)
+	officer, err := c.Login(ctx, cloudhsm.InitialOfficer, c.OfficerPassword)
+	if err != nil {
+		return nil, err
+	}
+	if len(officer.Conns()) == 0 {
+		return nil, fmt.Errorf("cluster %s has no ACTIVE HSM for its officer: %w", clusterID, faults.ErrNotInjectable)
+	}
+	return officer, nil
 }
 
 func (t faultTarget) Dial(ctx context.Context, clusterID, hsmID string) (*hsmclient.Conn, error) {
@@ -102,7 +132,7 @@ func (t faultTarget) DeleteHSM(ctx context.Context, clusterID, hsmID string) err
 	if err != nil {
 		return err
 	}
-	return c.DeleteHSM(ctx, hsmID)
+	return mistake(c.DeleteHSM(ctx, hsmID))
 }
 
 func (t faultTarget) AddHSM(ctx context.Context, clusterID, zone string) (string, error) {
@@ -110,7 +140,8 @@ func (t faultTarget) AddHSM(ctx context.Context, clusterID, zone string) (string
 	if err != nil {
 		return "", err
 	}
-	return c.AddHSM(ctx, zone)
+	id, err := c.AddHSM(ctx, zone)
+	return id, mistake(err)
 }
 
 func (t faultTarget) DeleteCluster(ctx context.Context, clusterID string) error {
@@ -119,19 +150,19 @@ func (t faultTarget) DeleteCluster(ctx context.Context, clusterID string) error 
 		return err
 	}
 	if _, err := t.h.cloudHSM.TakeBackup(ctx, clusterID); err != nil {
-		return err
+		return mistake(err)
 	}
 	hsms, err := c.HSMs()
 	if err != nil {
-		return err
+		return mistake(err)
 	}
 	for _, hsm := range hsms {
 		if err := c.DeleteHSM(ctx, hsm.ID); err != nil {
-			return err
+			return mistake(err)
 		}
 	}
 	_, err = t.h.client.DeleteCluster(ctx, &cloudhsmv2.DeleteClusterInput{ClusterId: aws.String(clusterID)})
-	return err
+	return mistake(err)
 }
 
 // RestoreCluster creates a related cluster from the latest backup of
@@ -144,7 +175,7 @@ func (t faultTarget) RestoreCluster(ctx context.Context, clusterID string) (stri
 // container backend, removes its Docker network too.
 func (t faultTarget) DeleteSubnet(subnetID string) error {
 	if err := t.h.cloudHSM.DeleteSubnet(subnetID); err != nil {
-		return err
+		return mistake(err)
 	}
 	if r, ok := t.h.nodes.(interface {
 		RemoveSubnet(ctx context.Context, subnetID string) error
@@ -155,10 +186,16 @@ func (t faultTarget) DeleteSubnet(subnetID string) error {
 }
 
 func (t faultTarget) FillSubnet(subnetID string) (func(), error) {
-	return t.h.cloudHSM.FillSubnet(subnetID)
+	release, err := t.h.cloudHSM.FillSubnet(subnetID)
+	return release, mistake(err)
 }
 
-func (t faultTarget) KillNode(hsmID string) error { return t.h.nodes.Kill(hsmID) }
+func (t faultTarget) KillNode(hsmID string) error {
+	if err := t.running(hsmID); err != nil {
+		return err
+	}
+	return t.h.nodes.Kill(hsmID)
+}
 
 // RestartNode restarts the node and tells the control plane where it now
 // listens (a container's published port may change).
@@ -170,7 +207,12 @@ func (t faultTarget) RestartNode(ctx context.Context, hsmID string) error {
 	return t.h.cloudHSM.SetHSMAddress(hsmID, addr)
 }
 
-func (t faultTarget) PauseNode(hsmID string) error  { return t.h.nodes.Pause(hsmID) }
+func (t faultTarget) PauseNode(hsmID string) error {
+	if err := t.running(hsmID); err != nil {
+		return err
+	}
+	return t.h.nodes.Pause(hsmID)
+}
 func (t faultTarget) ResumeNode(hsmID string) error { return t.h.nodes.Resume(hsmID) }
 
 // DisconnectNode cuts the node off its network where the backend can (a
@@ -202,11 +244,11 @@ func (t faultTarget) ArmKMSFailpoint(name, clusterID string) func() {
 func (h *Harness) RestoreCluster(ctx context.Context, clusterID string) (string, error) {
 	original, ok := h.ClusterByID(clusterID)
 	if !ok {
-		return "", fmt.Errorf("cluster %s was not made by this harness", clusterID)
+		return "", fmt.Errorf("cluster %s: %w", clusterID, faults.ErrUnknownCluster)
 	}
 	backupID, ok := h.cloudHSM.LatestBackup(clusterID)
 	if !ok {
-		return "", errors.New("cluster " + clusterID + " has no backup")
+		return "", fmt.Errorf("cluster %s has no backup: %w", clusterID, faults.ErrNotInjectable)
 	}
 	var subnets, zones []string
 	seen := map[string]bool{}

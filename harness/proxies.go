@@ -32,42 +32,45 @@ func newProxies() *proxies {
 	}
 }
 
+// proxy returns the HSM's proxy, making it if the HSM has none yet; p.mu is
+// held. A proxy is made by whichever comes first, KMS dialing the HSM or a
+// fault putting a toxic in front of it, so that a fault injected before KMS
+// ever connected is in place on KMS's first connection. It starts once KMS
+// gives it the node's address.
+func (p *proxies) proxy(hsmID string) *toxiproxy.Proxy {
+	px, ok := p.byHSM[hsmID]
+	if !ok {
+		px = toxiproxy.NewProxy(p.server, hsmID, "127.0.0.1:0", "")
+		p.byHSM[hsmID] = px
+	}
+	return px
+}
+
 // address returns the loopback address of the proxy in front of an HSM
 // whose node listens at upstream, starting the proxy (or re-pointing it
 // after the node moved) as needed.
 func (p *proxies) address(hsmID, upstream string) (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if px, ok := p.byHSM[hsmID]; ok {
-		if px.Upstream == upstream {
-			return px.Listen, nil
-		}
-		// The node restarted elsewhere: keep the proxy's address, move its
-		// upstream (Update restarts it on the same listen address).
-		update := &toxiproxy.Proxy{Listen: px.Listen, Upstream: upstream, Enabled: true}
-		if err := px.Update(update); err != nil {
-			return "", err
-		}
+	px := p.proxy(hsmID)
+	if px.Enabled && px.Upstream == upstream {
 		return px.Listen, nil
 	}
-	px := toxiproxy.NewProxy(p.server, hsmID, "127.0.0.1:0", upstream)
-	if err := px.Start(); err != nil {
+	// Update starts a proxy not started yet, and restarts a started one
+	// on its listen address with the node's new address, its toxics kept.
+	if err := px.Update(&toxiproxy.Proxy{Listen: px.Listen, Upstream: upstream, Enabled: true}); err != nil {
 		return "", fmt.Errorf("proxy for %s: %w", hsmID, err)
 	}
-	p.byHSM[hsmID] = px
 	return px.Listen, nil
 }
 
 // addToxic puts a toxic on both directions of the HSM's proxy.
 func (p *proxies) addToxic(hsmID string, toxic faults.Toxic) (func() error, error) {
 	p.mu.Lock()
-	px, ok := p.byHSM[hsmID]
+	px := p.proxy(hsmID)
 	p.seq++
 	seq := p.seq
 	p.mu.Unlock()
-	if !ok {
-		return nil, fmt.Errorf("no connection from KMS to %s goes through a proxy yet: connect a store first", hsmID)
-	}
 	var names []string
 	remove := func() error {
 		var errs []string
