@@ -20,6 +20,7 @@ import (
 	"github.com/kmsharness/kmsharness/cloudhsm"
 	"github.com/kmsharness/kmsharness/control"
 	"github.com/kmsharness/kmsharness/harness"
+	"github.com/kmsharness/kmsharness/internal/atomicfile"
 	"github.com/kmsharness/kmsharness/kms"
 )
 
@@ -158,7 +159,7 @@ func upCluster(ctx context.Context, h *harness.Harness, f upFlags) (*control.Clu
 		TrustAnchorFile: cluster.TrustAnchorFile, KMSUserPassword: cluster.KMSUserPassword}
 	if f.dataDir != "" {
 		data, _ := json.Marshal(c)
-		if err := os.WriteFile(remembered, data, 0o600); err != nil {
+		if err := atomicfile.Write(remembered, data); err != nil {
 			return nil, err
 		}
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/kmsharness/kmsharness/cloudhsm"
+	"github.com/kmsharness/kmsharness/internal/atomicfile"
 	"github.com/kmsharness/kmsharness/softhsm/nodefiles"
 	"github.com/kmsharness/kmsharness/softhsm/users"
 )
@@ -243,6 +244,11 @@ func (b *Backend) StartHSM(ctx context.Context, spec cloudhsm.HSMSpec) (string, 
 }
 
 func (b *Backend) start(ctx context.Context, hsmID, dir, subnetID string) (string, error) {
+	// A write the node (or this backend) did not finish before a crash
+	// left its temporary file, holding PINs or keys, in the node's data.
+	if n, err := atomicfile.RemoveStale(dir); err != nil || n > 0 {
+		b.cfg.Logger.Info("removed files of interrupted writes", "hsm", hsmID, "files", n, "err", err)
+	}
 	nw, err := b.subnetNetwork(ctx, subnetID)
 	if err != nil {
 		return "", err

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/kmsharness/kmsharness/cloudhsm"
+	"github.com/kmsharness/kmsharness/internal/atomicfile"
 	"github.com/kmsharness/kmsharness/softhsm/nodefiles"
 	"github.com/kmsharness/kmsharness/softhsm/users"
 )
@@ -98,6 +99,11 @@ func (b *Backend) StartHSM(ctx context.Context, spec cloudhsm.HSMSpec) (string, 
 
 // start runs the node and waits for its ready line.
 func (b *Backend) start(ctx context.Context, hsmID, dir, listen string) (string, error) {
+	// A write the node (or this backend) did not finish before a crash
+	// left its temporary file, holding PINs or keys, in the node's data.
+	if n, err := atomicfile.RemoveStale(dir); err != nil || n > 0 {
+		b.cfg.Logger.Info("removed files of interrupted writes", "hsm", hsmID, "files", n, "err", err)
+	}
 	args := []string{"--data-dir", dir, "--listen", listen, "--exit-on-stdin-close"}
 	if b.cfg.SoftHSMLibrary != "" {
 		args = append(args, "--softhsm-lib", b.cfg.SoftHSMLibrary)
