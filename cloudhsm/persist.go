@@ -294,27 +294,42 @@ func (s *Service) saver(ctx context.Context) {
 			return
 		case <-t.C:
 			if s.mu.touched.Swap(false) {
-				s.save()
+				_ = s.save()
 			}
 		}
 	}
 }
 
+// Save writes the state file now (with WithStateFile; otherwise it does
+// nothing), so that every change made so far survives a crash. The service
+// saves within saveInterval of each change by itself; Save is for a caller
+// that is about to report a change as done.
+func (s *Service) Save() error {
+	if s.opts.stateFile == "" {
+		return nil
+	}
+	return s.save()
+}
+
 // save writes the state file if the state differs from what was written.
-func (s *Service) save() {
+// Saves run one at a time, each writing a snapshot no older than the last.
+func (s *Service) save() error {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
 	s.mu.Mutex.Lock()
 	data, err := s.snapshot()
 	s.mu.Mutex.Unlock()
 	if err != nil {
 		s.log.Error("encoding the control plane state failed", "err", err)
-		return
+		return err
 	}
 	if bytes.Equal(data, s.lastSaved) {
-		return
+		return nil
 	}
 	if err := atomicfile.Write(s.opts.stateFile, data); err != nil {
 		s.log.Error("saving the control plane state failed", "err", err)
-		return
+		return err
 	}
 	s.lastSaved = data
+	return nil
 }

@@ -14,10 +14,12 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/kmsharness/kmsharness/cloudhsm/pki"
+	"github.com/kmsharness/kmsharness/internal/atomicfile"
 	"github.com/kmsharness/kmsharness/internal/awsjson"
 )
 
@@ -80,7 +82,8 @@ type Service struct {
 	wg     sync.WaitGroup
 
 	mu        stateLock
-	lastSaved []byte // the state file's content, to skip unchanged writes
+	saveMu    sync.Mutex // one save at a time; guards lastSaved
+	lastSaved []byte     // the state file's content, to skip unchanged writes
 	net       network
 	clusters  map[string]*cluster
 	backups   map[string]*backup
@@ -110,6 +113,11 @@ func New(backend HSMBackend, appliance Appliance, opts ...Option) (*Service, err
 	}
 	restored := false
 	if o.stateFile != "" {
+		// A save a crash interrupted left its temporary file (with the
+		// lineages' keys) behind.
+		if n, err := atomicfile.RemoveStale(filepath.Dir(o.stateFile)); err != nil || n > 0 {
+			s.log.Info("removed files of interrupted saves", "dir", filepath.Dir(o.stateFile), "files", n, "err", err)
+		}
 		data, err := os.ReadFile(o.stateFile)
 		switch {
 		case err == nil:
@@ -154,7 +162,7 @@ func New(backend HSMBackend, appliance Appliance, opts ...Option) (*Service, err
 		cancel()
 	}
 	if o.stateFile != "" {
-		s.save()
+		_ = s.save()
 		s.async(s.saver)
 	}
 	return s, nil
@@ -175,7 +183,7 @@ func (s *Service) Close(context.Context) error {
 	s.cancel()
 	s.wg.Wait()
 	if s.opts.stateFile != "" {
-		s.save()
+		_ = s.save()
 	}
 	return nil
 }

@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -60,8 +58,8 @@ const pollInterval = 5 * time.Millisecond
 // NewCluster creates a cluster through the CloudHSMv2 API and takes it all
 // the way to ACTIVE, as a customer would: create it, add the first HSM,
 // sign its CSR with a new customer CA, initialise it, activate the officer,
-// create kmsuser, and add the other HSMs. The trust anchor is written to a
-// file under the harness directory.
+// create kmsuser, and add the other HSMs. The trust anchor and what faults
+// need (clusterfiles.go) are written under the harness directory.
 func (h *Harness) NewCluster(ctx context.Context, opts ...ClusterOption) (*Cluster, error) {
 	o := clusterOptions{hsms: 2}
 	for _, opt := range opts {
@@ -96,6 +94,10 @@ func (h *Harness) NewCluster(ctx context.Context, opts ...ClusterOption) (*Clust
 	}
 	c := &Cluster{ID: aws.ToString(created.Cluster.ClusterId), h: h}
 	if err := c.build(ctx, o); err != nil {
+		return c, fmt.Errorf("harness: cluster %s: %w", c.ID, err)
+	}
+	// A cluster reported ready survives a crash of the harness from now on.
+	if err := h.cloudHSM.Save(); err != nil {
 		return c, fmt.Errorf("harness: cluster %s: %w", c.ID, err)
 	}
 	h.remember(c)
@@ -140,6 +142,11 @@ func (c *Cluster) build(ctx context.Context, o clusterOptions) error {
 	if err := c.activate(ctx, first, aws.ToString(desc.PreCoPassword)); err != nil {
 		return err
 	}
+	// From here on faults act on the cluster as its officer; a harness
+	// resumed on the same data directory finds what they need.
+	if err := h.saveCluster(c); err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, o.hsms)
 	for i := 1; i < o.hsms; i++ {
@@ -150,15 +157,7 @@ func (c *Cluster) build(ctx context.Context, o clusterOptions) error {
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	dir := filepath.Join(h.dir, "clusters", c.ID)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	c.TrustAnchorFile = filepath.Join(dir, "customerCA.crt")
-	return os.WriteFile(c.TrustAnchorFile, c.TrustAnchorPEM, 0o600)
+	return errors.Join(errs...)
 }
 
 // activate turns the pre-crypto officer into the officer and creates

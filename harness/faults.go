@@ -279,6 +279,12 @@ func (h *Harness) RestoreCluster(ctx context.Context, clusterID string) (string,
 	if _, err := restored.waitState(ctx, cloudhsm.ClusterActive); err != nil {
 		return "", err
 	}
+	if err := h.saveCluster(restored); err != nil {
+		return "", err
+	}
+	if err := h.cloudHSM.Save(); err != nil {
+		return "", err
+	}
 	h.remember(restored)
 	return restored.ID, nil
 }

@@ -133,6 +133,9 @@ func (h *Harness) start(ctx context.Context) error {
 		BaseEndpoint: aws.String(h.endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, ""),
 	})
+	if err := h.loadClusters(); err != nil {
+		return err
+	}
 	h.proxies = newProxies()
 	if h.kms, err = h.openKMS(); err != nil {
 		return err
