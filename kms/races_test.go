@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/kmsharness/kmsharness/harness"
+	"github.com/kmsharness/kmsharness/internal/testenv"
 	kmsfront "github.com/kmsharness/kmsharness/kms"
 )
 
@@ -134,6 +135,49 @@ var _ = Describe("Operations that race", func() {
 		Expect(connect(ctx, next)).To(Succeed())
 		settlesConnected(ctx, next)
 		Expect(h.KMS().SessionHSMs(id)).To(BeEmpty())
+	})
+
+	It("with a data directory, a store deleted while a connect and an update waited stays deleted after a restart", func(ctx SpecContext) {
+		own, err := harness.Start(ctx, harness.WithDataDir(GinkgoT().TempDir()), harness.WithLogger(testenv.Logger(GinkgoWriter)),
+			harness.WithKMSOptions(kmsfront.WithStepHook(gates.hook)))
+		DeferCleanup(own.Close, context.Background())
+		Expect(err).NotTo(HaveOccurred())
+		c, err := own.NewCluster(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		oc := kms.New(kms.Options{Region: own.Region(), BaseEndpoint: aws.String(own.KMSEndpoint()), Credentials: client().Options().Credentials})
+		out, err := oc.CreateCustomKeyStore(ctx, createInput(c, "restart-ghost-"+c.ID))
+		Expect(err).NotTo(HaveOccurred())
+		id := out.CustomKeyStoreId
+		gc, gu := gates.hold(kmsfront.StepConnectChecked, *id), gates.hold(kmsfront.StepUpdateChecked, *id)
+		connecting := inBackground(func() error {
+			_, err := oc.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: id})
+			return err
+		})
+		updating := inBackground(func() error {
+			_, err := oc.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: id, NewCustomKeyStoreName: aws.String("renamed-" + c.ID)})
+			return err
+		})
+		gc.wait(1)
+		gu.wait(1)
+		_, err = oc.DeleteCustomKeyStore(ctx, &kms.DeleteCustomKeyStoreInput{CustomKeyStoreId: id})
+		Expect(err).NotTo(HaveOccurred())
+		gc.release()
+		gu.release()
+		Expect(code(answer(connecting))).To(Equal("CustomKeyStoreNotFoundException"))
+		Expect(code(answer(updating))).To(Equal("CustomKeyStoreNotFoundException"))
+
+		Expect(own.RestartKMS(ctx)).To(Succeed())
+		_, err = oc.DescribeCustomKeyStores(ctx, &kms.DescribeCustomKeyStoresInput{CustomKeyStoreId: id})
+		Expect(code(err)).To(Equal("CustomKeyStoreNotFoundException"), "the deleted store stays deleted")
+		next, err := oc.CreateCustomKeyStore(ctx, createInput(c, "after-restart-"+c.ID))
+		Expect(err).NotTo(HaveOccurred())
+		_, err = oc.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: next.CustomKeyStoreId})
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(func() types.ConnectionStateType {
+			d, err := oc.DescribeCustomKeyStores(ctx, &kms.DescribeCustomKeyStoresInput{CustomKeyStoreId: next.CustomKeyStoreId})
+			Expect(err).NotTo(HaveOccurred())
+			return d.CustomKeyStores[0].ConnectionState
+		}).Should(Equal(types.ConnectionStateTypeConnected))
 	})
 
 	It("an update that waited while the store was deleted finds it gone", func(ctx SpecContext) {
