@@ -419,10 +419,7 @@ func (s *Service) describeCustomKeyStores(_ context.Context, body []byte) (any, 
 	for _, st := range items {
 		e := customKeyStoreEntry{CustomKeyStoreID: st.ID, CustomKeyStoreName: st.Name, CloudHsmClusterID: st.ClusterID,
 			TrustAnchorCertificate: st.TrustAnchor, ConnectionState: string(st.State), CreationDate: awsjson.NewTime(st.Created),
-			CustomKeyStoreType: "AWS_CLOUDHSM"}
-		if st.State == StateFailed {
-			e.ConnectionErrorCode = st.ErrorCode
-		}
+			CustomKeyStoreType: "AWS_CLOUDHSM", ConnectionErrorCode: st.ErrorCode}
 		out = append(out, e)
 	}
 	return listOutput("CustomKeyStores", out, next), nil

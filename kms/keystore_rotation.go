@@ -25,7 +25,7 @@ import (
 // since the HSMs' password does not depend on the store's state.
 func (s *Service) rotate(ctx context.Context, st *keyStore, attempt uint64, conns []*hsmclient.Conn, took []string) error {
 	s.mu.Lock()
-	password, current := st.Password, st.epoch == attempt && st.State == StateConnecting
+	password, current := st.Password, st.awaits(attempt)
 	s.mu.Unlock()
 	if !current || ctx.Err() != nil {
 		return errAbandoned
@@ -41,7 +41,7 @@ func (s *Service) rotate(ctx context.Context, st *keyStore, attempt uint64, conn
 
 	next := rotatedPassword()
 	s.mu.Lock()
-	if st.epoch != attempt || st.State != StateConnecting || ctx.Err() != nil {
+	if !st.awaits(attempt) || ctx.Err() != nil {
 		s.mu.Unlock()
 		return errAbandoned
 	}

@@ -74,3 +74,10 @@ func (s *Service) refusal(st *keyStore, op operation, v verdict) error {
 func (st *keyStore) usable() bool {
 	return decide(st.State, opUseHSMs, succeeded).verdict == proceed
 }
+
+// awaits reports whether the store still waits for the connect begun in
+// epoch attempt: the state machine would settle it with that connect's
+// end; s.mu is held.
+func (st *keyStore) awaits(attempt uint64) bool {
+	return st.epoch == attempt && decide(st.State, opConnectEnd, succeeded).verdict == proceed
+}
