@@ -1,11 +1,16 @@
 package kms
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/kmsharness/kmsharness/internal/awsjson"
 )
+
+// ErrStoreNotFound means the service has no custom key store with that ID
+// (what its Go API, such as HoldTransition, wraps).
+var ErrStoreNotFound = errors.New("custom key store not found")
 
 // serverFaults are the exceptions AWS sends with a 5xx status (which SDKs
 // retry); every other KMS exception is a 400, as the live service sends.

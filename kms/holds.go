@@ -23,8 +23,6 @@ const (
 
 // Errors of holds.
 var (
-	// ErrStoreNotFound means the service has no custom key store with that ID.
-	ErrStoreNotFound = errors.New("custom key store not found")
 	// ErrUnknownTransition means a transition is neither connect nor disconnect.
 	ErrUnknownTransition = errors.New("unknown transition")
 	// ErrHoldExists means the store already has a hold on that transition

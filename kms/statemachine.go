@@ -89,9 +89,9 @@ func (v verdict) String() string {
 	return [...]string{"proceed", "alreadyDone", "refused", "gone", "stale"}[v]
 }
 
-// transition is the state machine's answer: a verdict and, when the
+// decision is the state machine's answer: a verdict and, when the
 // operation proceeds, the state the store moves to.
-type transition struct {
+type decision struct {
 	verdict verdict
 	next    ConnectionState
 }
@@ -102,20 +102,20 @@ type transition struct {
 // at the moment it changes the store — not only when it starts — so that an
 // operation that waited (on the cluster, on the HSMs) finds the state another
 // one left, and a race becomes a refused transition.
-func decide(state ConnectionState, op operation, out outcome) transition {
+func decide(state ConnectionState, op operation, out outcome) decision {
 	if state == StateDeleted {
 		if op == opConnectEnd || op == opDisconnectEnd || op == opRestart {
-			return transition{verdict: stale}
+			return decision{verdict: stale}
 		}
-		return transition{verdict: gone}
+		return decision{verdict: gone}
 	}
 	// to moves the store when the operation's checks passed, and leaves it
 	// where it is when they failed.
-	to := func(next ConnectionState) transition {
+	to := func(next ConnectionState) decision {
 		if out == failed {
-			return transition{verdict: proceed, next: state}
+			return decision{verdict: proceed, next: state}
 		}
-		return transition{verdict: proceed, next: next}
+		return decision{verdict: proceed, next: next}
 	}
 	in := func(states ...ConnectionState) bool {
 		for _, s := range states {
@@ -131,7 +131,7 @@ func decide(state ConnectionState, op operation, out outcome) transition {
 		case in(StateDisconnected):
 			return to(StateConnecting)
 		case in(StateConnecting, StateConnected):
-			return transition{verdict: alreadyDone}
+			return decision{verdict: alreadyDone}
 		}
 	case opDisconnect:
 		if in(StateConnecting, StateConnected, StateFailed) {
@@ -155,25 +155,25 @@ func decide(state ConnectionState, op operation, out outcome) transition {
 		}
 	case opConnectEnd:
 		if !in(StateConnecting) {
-			return transition{verdict: stale}
+			return decision{verdict: stale}
 		}
 		if out == failed {
-			return transition{verdict: proceed, next: StateFailed}
+			return decision{verdict: proceed, next: StateFailed}
 		}
-		return transition{verdict: proceed, next: StateConnected}
+		return decision{verdict: proceed, next: StateConnected}
 	case opDisconnectEnd:
 		if !in(StateDisconnecting) {
-			return transition{verdict: stale}
+			return decision{verdict: stale}
 		}
-		return transition{verdict: proceed, next: StateDisconnected}
+		return decision{verdict: proceed, next: StateDisconnected}
 	case opRestart:
 		switch {
 		case in(StateConnecting, StateConnected):
-			return transition{verdict: proceed, next: StateConnecting}
+			return decision{verdict: proceed, next: StateConnecting}
 		case in(StateDisconnecting):
-			return transition{verdict: proceed, next: StateDisconnected}
+			return decision{verdict: proceed, next: StateDisconnected}
 		}
-		return transition{verdict: alreadyDone}
+		return decision{verdict: alreadyDone}
 	}
-	return transition{verdict: refused}
+	return decision{verdict: refused}
 }

@@ -56,7 +56,7 @@ var expectedTransitions = map[operation]map[outcome][6]string{
 }
 
 // render writes a transition the way expectedTransitions does.
-func render(from ConnectionState, t transition) string {
+func render(from ConnectionState, t decision) string {
 	switch t.verdict {
 	case proceed:
 		if t.next == from {
