@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudhsmv2"
@@ -42,7 +41,7 @@ func (h *Harness) DeleteCluster(ctx context.Context, id string) error {
 		}
 	}
 	h.forget(id)
-	return os.RemoveAll(filepath.Join(h.dir, "clusters", id))
+	return os.RemoveAll(h.clusterDir(id))
 }
 
 // forget drops a cluster from the ready clusters the harness knows.
