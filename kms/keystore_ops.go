@@ -225,8 +225,11 @@ func (s *Service) connectCustomKeyStore(ctx context.Context, body []byte) (any, 
 	v, err := s.check(st, opConnect)
 	clusterID := st.ClusterID
 	s.mu.Unlock()
-	if err != nil || v == alreadyDone {
-		return struct{}{}, err
+	if err != nil {
+		return nil, err
+	}
+	if v == alreadyDone {
+		return struct{}{}, nil
 	}
 
 	// Fast checks: a cluster that exists but is not ACTIVE fails at once.
@@ -240,10 +243,12 @@ func (s *Service) connectCustomKeyStore(ctx context.Context, body []byte) (any, 
 	// The store may have changed meanwhile: deleted, disconnected, or
 	// connected by a concurrent connect (then this one has nothing to do).
 	v, err = s.change(st, opConnect, succeeded, "")
-	if err != nil || v == alreadyDone {
-		return struct{}{}, err
+	if err != nil {
+		return nil, err
 	}
-	s.startConnect(st)
+	if v == proceed {
+		s.startConnect(st)
+	}
 	return struct{}{}, nil
 }
 
