@@ -132,6 +132,9 @@ type Hold struct {
 	Transition string `json:"transition"`
 	// Holding says the store is being held in the transient state now.
 	Holding bool `json:"holding"`
+	// Ended says the hold is over: released, or ended by its store's
+	// deletion or a disconnect that abandoned the held connect.
+	Ended bool `json:"ended,omitempty"`
 }
 
 // errorBody is the body of every 4xx and 5xx answer.

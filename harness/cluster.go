@@ -214,10 +214,14 @@ func (c *Cluster) DeleteHSM(ctx context.Context, hsmID string) error {
 	if _, err := c.h.client.DeleteHsm(ctx, &cloudhsmv2.DeleteHsmInput{ClusterId: aws.String(c.ID), HsmId: aws.String(hsmID)}); err != nil {
 		return err
 	}
-	return poll(ctx, func() (bool, error) {
+	err := poll(ctx, func() (bool, error) {
 		_, err := c.HSM(hsmID)
 		return errors.Is(err, errNoHSM), nil
 	})
+	if err == nil {
+		c.h.proxies.remove(hsmID)
+	}
+	return err
 }
 
 var errNoHSM = errors.New("no such HSM in the cluster")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kmsharness/kmsharness/control"
 	"github.com/kmsharness/kmsharness/faults"
+	"github.com/kmsharness/kmsharness/kms"
 )
 
 // DefaultMaxControlClusters bounds how many clusters made through the
@@ -64,7 +65,7 @@ func (t *controlTarget) Info(context.Context) (control.Info, error) {
 		version = bi.Main.Version
 	}
 	return control.Info{Implementation: "kmsharness " + version,
-		Features: []string{control.FeatureClusters, control.FeatureFaults}}, nil
+		Features: []string{control.FeatureClusters, control.FeatureFaults, control.FeatureHolds}}, nil
 }
 
 func (t *controlTarget) NewCluster(ctx context.Context, hsms int) (control.Cluster, error) {
@@ -150,6 +151,9 @@ func (t *controlTarget) lookupFault(req control.FaultRequest) (faults.Fault, err
 		return nil, control.Errorf(control.ErrNotFound, "no cluster %s in this harness", req.Cluster)
 	}
 	if err := f.Available(faultTarget{t.h}); err != nil {
+		if kinded := withKind(err); kinded != err {
+			return nil, kinded
+		}
 		return nil, control.Errorf(control.ErrNotFound, "%v", err)
 	}
 	return f, nil
@@ -172,7 +176,7 @@ func (t *controlTarget) InjectFault(ctx context.Context, req control.FaultReques
 	defer t.mu.Unlock()
 	if err != nil {
 		delete(t.injected, req)
-		return err
+		return withKind(err)
 	}
 	t.injected[req] = heal
 	return nil
@@ -196,19 +200,56 @@ func (t *controlTarget) HealFault(ctx context.Context, req control.FaultRequest)
 	}
 	report, err := heal(ctx)
 	if err != nil {
-		return control.HealReport{}, err
+		return control.HealReport{}, withKind(err)
 	}
 	return control.HealReport{KMSUserPassword: report.KMSUserPassword, ClusterID: report.ClusterID}, nil
 }
 
-func (t *controlTarget) Hold(context.Context, control.HoldRequest) (control.Hold, error) {
-	return control.Hold{}, control.Errorf(control.ErrUnsupported, "holds are not served yet")
+// withKind gives the harness's errors their kind in the protocol: the
+// caller's mistakes are 4xx, never a 500.
+func withKind(err error) error {
+	for _, k := range []struct{ err, kind error }{
+		{faults.ErrUnknownFault, control.ErrBadRequest},
+		{faults.ErrUnknownCluster, control.ErrNotFound},
+		{faults.ErrUnknownHSM, control.ErrNotFound},
+		{faults.ErrNotInjectable, control.ErrConflict},
+		{kms.ErrStoreNotFound, control.ErrNotFound},
+		{kms.ErrUnknownTransition, control.ErrBadRequest},
+		{kms.ErrHoldExists, control.ErrConflict},
+		{ErrNoCluster, control.ErrNotFound},
+	} {
+		if errors.Is(err, k.err) {
+			return control.Errorf(k.kind, "%v", err)
+		}
+	}
+	return err
 }
 
-func (t *controlTarget) HoldState(context.Context, string) (control.Hold, error) {
-	return control.Hold{}, control.Errorf(control.ErrUnsupported, "holds are not served yet")
+func holdView(h *kms.Hold) control.Hold {
+	return control.Hold{HoldID: h.ID(), Store: h.StoreID(), Transition: string(h.Transition()), Holding: h.Holding(), Ended: h.Ended()}
 }
 
-func (t *controlTarget) Release(context.Context, string) error {
-	return control.Errorf(control.ErrUnsupported, "holds are not served yet")
+func (t *controlTarget) Hold(_ context.Context, req control.HoldRequest) (control.Hold, error) {
+	h, err := t.h.KMS().HoldTransition(req.Store, kms.Transition(req.Transition))
+	if err != nil {
+		return control.Hold{}, withKind(err)
+	}
+	return holdView(h), nil
+}
+
+func (t *controlTarget) HoldState(_ context.Context, id string) (control.Hold, error) {
+	h, ok := t.h.KMS().LookupHold(id)
+	if !ok {
+		return control.Hold{}, control.Errorf(control.ErrNotFound, "no hold %s", id)
+	}
+	return holdView(h), nil
+}
+
+func (t *controlTarget) Release(_ context.Context, id string) error {
+	h, ok := t.h.KMS().LookupHold(id)
+	if !ok {
+		return control.Errorf(control.ErrNotFound, "no hold %s", id)
+	}
+	h.Release()
+	return nil
 }

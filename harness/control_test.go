@@ -2,6 +2,7 @@ package harness_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -9,7 +10,13 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	kmssdk "github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+
 	"github.com/kmsharness/kmsharness/control"
+	"github.com/kmsharness/kmsharness/harness"
 )
 
 var _ = Describe("The control API", func() {
@@ -117,8 +124,62 @@ var _ = Describe("The control API", func() {
 		Expect(client.InjectFault(ctx, control.FaultRequest{Name: "user-locked-out", Cluster: made.ClusterID})).To(MatchError(control.ErrNotFound))
 	})
 
-	It("says that it does not serve holds yet rather than failing", func(ctx context.Context) {
-		_, err := h.ControlClient().Hold(ctx, control.HoldRequest{Store: "cks-aaaaaaaaaaaaaaaaa", Transition: control.TransitionConnect})
-		Expect(err).To(MatchError(control.ErrUnsupported))
+	It("holds a store in CONNECTING until the hold is released", func(ctx SpecContext) {
+		c := newCluster()
+		client := kmssdk.New(kmssdk.Options{Region: h.Region(), BaseEndpoint: aws.String(h.KMSEndpoint()),
+			Credentials: credentials.NewStaticCredentialsProvider(harness.AccessKeyID, harness.SecretAccessKey, "")})
+		created, err := client.CreateCustomKeyStore(ctx, &kmssdk.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String("held-" + c.ID),
+			CloudHsmClusterId: aws.String(c.ID), TrustAnchorCertificate: aws.String(string(c.TrustAnchorPEM)), KeyStorePassword: aws.String(c.KMSUserPassword)})
+		Expect(err).NotTo(HaveOccurred())
+		storeID := aws.ToString(created.CustomKeyStoreId)
+		state := func() kmstypes.ConnectionStateType {
+			out, err := client.DescribeCustomKeyStores(ctx, &kmssdk.DescribeCustomKeyStoresInput{CustomKeyStoreId: aws.String(storeID)})
+			Expect(err).NotTo(HaveOccurred())
+			return out.CustomKeyStores[0].ConnectionState
+		}
+
+		ctl := h.ControlClient()
+		hold, err := ctl.Hold(ctx, control.HoldRequest{Store: storeID, Transition: control.TransitionConnect})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(hold.Holding).To(BeFalse(), "armed, not holding yet")
+		_, err = ctl.Hold(ctx, control.HoldRequest{Store: storeID, Transition: control.TransitionConnect})
+		Expect(err).To(MatchError(control.ErrConflict), "a second hold on the same transition")
+
+		_, err = client.ConnectCustomKeyStore(ctx, &kmssdk.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(storeID)})
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(func() bool {
+			got, err := ctl.HoldState(ctx, hold.HoldID)
+			Expect(err).NotTo(HaveOccurred())
+			return got.Holding
+		}).Should(BeTrue())
+		Expect(state()).To(Equal(kmstypes.ConnectionStateTypeConnecting), "held in CONNECTING")
+
+		Expect(ctl.Release(ctx, hold.HoldID)).To(Succeed())
+		Eventually(state).Should(Equal(kmstypes.ConnectionStateTypeConnected))
+		got, err := ctl.HoldState(ctx, hold.HoldID)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(got.Ended).To(BeTrue())
+		Expect(ctl.Release(ctx, hold.HoldID)).To(Succeed(), "releasing an ended hold")
+
+		_, err = ctl.Hold(ctx, control.HoldRequest{Store: "cks-0123456789abcdef0", Transition: control.TransitionConnect})
+		Expect(err).To(MatchError(control.ErrNotFound), "a hold on an unknown store")
+		_, err = ctl.HoldState(ctx, "hold-nope")
+		Expect(err).To(MatchError(control.ErrNotFound))
+		Expect(ctl.Release(ctx, "hold-nope")).To(MatchError(control.ErrNotFound))
+	})
+
+	It("answers a fault that cannot act on the cluster as it is with 409, not 500", func(ctx SpecContext) {
+		c := newCluster()
+		hsms, err := c.HSMs()
+		Expect(err).NotTo(HaveOccurred())
+		ctl := h.ControlClient()
+		kill := control.FaultRequest{Name: "node-killed", Cluster: c.ID, HSM: hsms[0].ID}
+		Expect(ctl.InjectFault(ctx, kill)).To(Succeed())
+		DeferCleanup(func(ctx context.Context) { _, _ = ctl.HealFault(ctx, kill) })
+		err = ctl.InjectFault(ctx, control.FaultRequest{Name: "node-hung", Cluster: c.ID, HSM: hsms[0].ID})
+		Expect(err).To(HaveOccurred())
+		var se *control.StatusError
+		Expect(errors.As(err, &se)).To(BeTrue())
+		Expect(se.Status).To(BeNumerically("<", 500), "pausing a node that is not running: %v", err)
 	})
 })

@@ -96,6 +96,16 @@ func (p *proxies) addToxic(hsmID string, toxic faults.Toxic) (func() error, erro
 	return remove, nil
 }
 
+// remove stops the proxy in front of a deleted HSM.
+func (p *proxies) remove(hsmID string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if px, ok := p.byHSM[hsmID]; ok {
+		px.Stop()
+		delete(p.byHSM, hsmID)
+	}
+}
+
 func (p *proxies) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
