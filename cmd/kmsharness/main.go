@@ -4,6 +4,7 @@
 //	kmsharness cluster create --print-env  add a ready cluster to the running harness
 //	kmsharness fault list|inject|heal      drive the fault catalogue of the running harness
 //	kmsharness conformance --endpoint URL  run the conformance suites against any KMS endpoint
+//	kmsharness bench --endpoint URL --op encrypt  measure any KMS endpoint under load
 //	kmsharness version                     print the version this binary was built from
 package main
 
@@ -23,7 +24,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newUpCommand(), newClusterCommand(), newFaultCommand(), newConformanceCommand(), newVersionCommand())
+	root.AddCommand(newUpCommand(), newClusterCommand(), newFaultCommand(), newConformanceCommand(), newBenchCommand(), newVersionCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "kmsharness:", err)
 		os.Exit(exitCode(err))
