@@ -32,10 +32,12 @@ func (t *Token) Encrypt(keyID string, plaintext, aad []byte) (iv, ciphertext []b
 		if err != nil {
 			return fmt.Errorf("generate IV: %w", err)
 		}
-		return t.withCryptoKey(s, keyID, func(h pkcs11.ObjectHandle) error {
-			ciphertext, err = t.gcm(s, h, true, iv, plaintext, aad)
+		h, err := t.keyHandle(keyID)
+		if err != nil {
 			return err
-		})
+		}
+		ciphertext, err = t.gcm(s, h, true, iv, plaintext, aad)
+		return err
 	})
 	return iv, ciphertext, err
 }
@@ -54,11 +56,12 @@ func (t *Token) Decrypt(keyID string, iv, ciphertext, aad []byte) ([]byte, error
 	}
 	var plaintext []byte
 	err := t.withSession(func(s pkcs11.SessionHandle) error {
-		return t.withCryptoKey(s, keyID, func(h pkcs11.ObjectHandle) error {
-			var err error
-			plaintext, err = t.gcm(s, h, false, iv, ciphertext, aad)
+		h, err := t.keyHandle(keyID)
+		if err != nil {
 			return err
-		})
+		}
+		plaintext, err = t.gcm(s, h, false, iv, ciphertext, aad)
+		return err
 	})
 	return plaintext, err
 }
@@ -73,7 +76,7 @@ func (t *Token) Seal(sealingKeyID string, data, aad []byte) ([]byte, error) {
 		if err != nil {
 			return fmt.Errorf("generate IV: %w", err)
 		}
-		return t.withKey(s, sealingKeyID, func(h pkcs11.ObjectHandle) error {
+		return t.withOwnKey(s, sealingKeyID, func(h pkcs11.ObjectHandle) error {
 			out, err := t.gcm(s, h, true, iv, data, aad)
 			sealed = append(iv, out...)
 			return err
@@ -89,7 +92,7 @@ func (t *Token) Unseal(sealingKeyID string, sealed, aad []byte) ([]byte, error) 
 	}
 	var data []byte
 	err := t.withSession(func(s pkcs11.SessionHandle) error {
-		return t.withKey(s, sealingKeyID, func(h pkcs11.ObjectHandle) error {
+		return t.withOwnKey(s, sealingKeyID, func(h pkcs11.ObjectHandle) error {
 			var err error
 			data, err = t.gcm(s, h, false, sealed[:GCMIVSize], sealed[GCMIVSize:], aad)
 			return err

@@ -6,33 +6,26 @@ import (
 	"github.com/miekg/pkcs11"
 )
 
-// KeyOptions describes an AES-256 key to create in a token.
+// KeyOptions describes an AES-256 key held by a token.
 type KeyOptions struct {
 	// ID is the key's CKA_ID, unique in the token; keys are found by it.
 	ID string
 	// Label is the key's CKA_LABEL (KMS sets it to the key ARN).
 	Label string
-	// WrapWithTrusted lets the key be wrapped by a trusted key of the token
-	// (and by nothing else), which is how keys are copied between the HSMs
-	// of one cluster. Without it the key can never leave the token.
-	WrapWithTrusted bool
 }
 
-// KeyInfo describes a key object found in a token.
-type KeyInfo struct {
-	ID    string
-	Label string
-}
-
-func keyTemplate(opts KeyOptions) []*pkcs11.Attribute {
+// keyTemplate is the template of a loaded key: a private, sensitive AES key
+// in the keeper session. extractable is true only while GenerateKey wraps
+// the new key; even then only a trusted key can wrap it.
+func keyTemplate(opts KeyOptions, extractable bool) []*pkcs11.Attribute {
 	return []*pkcs11.Attribute{
 		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
 		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_AES),
-		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
+		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, false),
 		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
 		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
-		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, opts.WrapWithTrusted),
-		pkcs11.NewAttribute(pkcs11.CKA_WRAP_WITH_TRUSTED, opts.WrapWithTrusted),
+		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, extractable),
+		pkcs11.NewAttribute(pkcs11.CKA_WRAP_WITH_TRUSTED, true),
 		pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, true),
 		pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, true),
 		pkcs11.NewAttribute(pkcs11.CKA_ID, []byte(opts.ID)),
@@ -40,113 +33,134 @@ func keyTemplate(opts KeyOptions) []*pkcs11.Attribute {
 	}
 }
 
-func (t *Token) checkNewKeyID(s pkcs11.SessionHandle, id string) error {
+var wrapMechanism = []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_KEY_WRAP_PAD, nil)}
+
+// withKeeper runs fn on the keeper session, which holds the loaded keys;
+// objects made on it live as long as the token is open.
+func (t *Token) withKeeper(fn func(s pkcs11.SessionHandle) error) error {
+	t.keeperMu.Lock()
+	defer t.keeperMu.Unlock()
+	return fn(t.keeper)
+}
+
+// reserve checks that no loaded key has the ID id; the keeper session is
+// held, so no other key is being loaded meanwhile.
+func (t *Token) reserve(id string) error {
 	if id == "" {
 		return fmt.Errorf("key ID is empty: %w", ErrInvalidParameter)
 	}
-	existing, err := t.findObjects(s, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_ID, []byte(id))})
-	if err != nil {
-		return err
-	}
-	if len(existing) > 0 {
+	t.handlesMu.RLock()
+	_, exists := t.keys[id]
+	t.handlesMu.RUnlock()
+	if exists {
 		return fmt.Errorf("key %q: %w", id, ErrKeyExists)
 	}
 	return nil
 }
 
-// GenerateKey generates a persistent, sensitive AES-256 key inside the token.
-func (t *Token) GenerateKey(opts KeyOptions) error {
-	return t.withSession(func(s pkcs11.SessionHandle) error {
-		if err := t.checkNewKeyID(s, opts.ID); err != nil {
-			return err
-		}
-		template := append(keyTemplate(opts)[1:], pkcs11.NewAttribute(pkcs11.CKA_VALUE_LEN, 32))
-		mech := []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_KEY_GEN, nil)}
-		h, err := t.module.ctx.GenerateKey(s, mech, template)
-		if err != nil {
-			return fmt.Errorf("generate key %q: %w", opts.ID, err)
-		}
-		t.handlesMu.Lock()
-		t.handles[opts.ID] = h
-		t.handlesMu.Unlock()
-		return nil
-	})
+func (t *Token) remember(id string, h pkcs11.ObjectHandle) {
+	t.handlesMu.Lock()
+	t.keys[id] = h
+	t.handlesMu.Unlock()
 }
 
-// WrapKey wraps the key keyID under the trusted key wrappingID with AES key
-// wrap with padding (RFC 5649). Only keys made with WrapWithTrusted can be
-// wrapped, and only by a trusted key.
-func (t *Token) WrapKey(wrappingID, keyID string) ([]byte, error) {
+// GenerateKey generates a sensitive AES-256 key in the token and loads it
+// under opts.ID. It returns the key wrapped under the trusted key wrappingID
+// with AES key wrap with padding (RFC 5649): the form in which the caller
+// keeps the key durable and copies it to other tokens holding the same
+// trusted key (LoadKey). The loaded key itself is non-extractable.
+func (t *Token) GenerateKey(wrappingID string, opts KeyOptions) ([]byte, error) {
 	var wrapped []byte
-	err := t.withSession(func(s pkcs11.SessionHandle) error {
-		return t.withKey(s, wrappingID, func(wrapping pkcs11.ObjectHandle) error {
-			return t.withKey(s, keyID, func(key pkcs11.ObjectHandle) error {
-				mech := []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_KEY_WRAP_PAD, nil)}
-				var err error
-				wrapped, err = t.module.ctx.WrapKey(s, mech, wrapping, key)
-				if err != nil {
-					return fmt.Errorf("wrap key %q: %w", keyID, err)
-				}
-				return nil
-			})
+	err := t.withKeeper(func(s pkcs11.SessionHandle) error {
+		if err := t.reserve(opts.ID); err != nil {
+			return err
+		}
+		return t.withOwnKey(s, wrappingID, func(wrapping pkcs11.ObjectHandle) error {
+			ctx := t.module.ctx
+			template := append(keyTemplate(opts, true)[1:], pkcs11.NewAttribute(pkcs11.CKA_VALUE_LEN, 32))
+			h, err := ctx.GenerateKey(s, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_KEY_GEN, nil)}, template)
+			if err != nil {
+				return fmt.Errorf("generate key %q: %w", opts.ID, err)
+			}
+			wrapped, err = ctx.WrapKey(s, wrapMechanism, wrapping, h)
+			if err == nil {
+				err = ctx.SetAttributeValue(s, h, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, false)})
+			}
+			if err != nil {
+				_ = ctx.DestroyObject(s, h)
+				return fmt.Errorf("wrap new key %q: %w", opts.ID, err)
+			}
+			t.remember(opts.ID, h)
+			return nil
 		})
 	})
 	return wrapped, err
 }
 
-// UnwrapKey unwraps a key wrapped by WrapKey (in this token or another token
-// holding the same trusted key) and stores it under opts.
-func (t *Token) UnwrapKey(wrappingID string, wrapped []byte, opts KeyOptions) error {
-	return t.withSession(func(s pkcs11.SessionHandle) error {
-		if err := t.checkNewKeyID(s, opts.ID); err != nil {
+// LoadKey unwraps a key that GenerateKey wrapped (in this token or another
+// holding the same trusted key wrappingID) and loads it under opts.ID. A
+// blob that the trusted key did not wrap gives ErrInvalidCiphertext.
+func (t *Token) LoadKey(wrappingID string, wrapped []byte, opts KeyOptions) error {
+	return t.withKeeper(func(s pkcs11.SessionHandle) error {
+		if err := t.reserve(opts.ID); err != nil {
 			return err
 		}
-		return t.withKey(s, wrappingID, func(wrapping pkcs11.ObjectHandle) error {
-			mech := []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_KEY_WRAP_PAD, nil)}
-			h, err := t.module.ctx.UnwrapKey(s, mech, wrapping, wrapped, keyTemplate(opts))
+		return t.withOwnKey(s, wrappingID, func(wrapping pkcs11.ObjectHandle) error {
+			h, err := t.module.ctx.UnwrapKey(s, wrapMechanism, wrapping, wrapped, keyTemplate(opts, false))
 			if err != nil {
-				if ckr(err) == pkcs11.CKR_WRAPPED_KEY_INVALID || ckr(err) == pkcs11.CKR_WRAPPED_KEY_LEN_RANGE || ckr(err) == pkcs11.CKR_GENERAL_ERROR {
+				switch ckr(err) {
+				case pkcs11.CKR_WRAPPED_KEY_INVALID, pkcs11.CKR_WRAPPED_KEY_LEN_RANGE, pkcs11.CKR_GENERAL_ERROR:
+					// SoftHSM reports a failed integrity check as a general error.
 					return fmt.Errorf("unwrap key %q: %w", opts.ID, ErrInvalidCiphertext)
 				}
 				return fmt.Errorf("unwrap key %q: %w", opts.ID, err)
 			}
-			t.handlesMu.Lock()
-			t.handles[opts.ID] = h
-			t.handlesMu.Unlock()
+			t.remember(opts.ID, h)
 			return nil
 		})
 	})
 }
 
-// DeleteKey destroys every key object whose CKA_ID is id.
+// DeleteKey destroys the loaded key id. Its wrapped form, wherever the
+// caller keeps it, is the caller's to delete.
 func (t *Token) DeleteKey(id string) error {
-	return t.withSession(func(s pkcs11.SessionHandle) error {
-		found, err := t.findObjects(s, []*pkcs11.Attribute{
-			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
-			pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
-			pkcs11.NewAttribute(pkcs11.CKA_ID, []byte(id)),
-		})
-		if err != nil {
-			return err
-		}
-		if len(found) == 0 {
-			return fmt.Errorf("key %q: %w", id, ErrKeyNotFound)
-		}
-		t.forget(id)
-		for _, h := range found {
-			if err := t.module.ctx.DestroyObject(s, h); err != nil {
-				return fmt.Errorf("delete key %q: %w", id, err)
-			}
+	t.handlesMu.Lock()
+	h, ok := t.keys[id]
+	delete(t.keys, id)
+	t.handlesMu.Unlock()
+	if !ok {
+		return fmt.Errorf("key %q: %w", id, ErrKeyNotFound)
+	}
+	return t.withKeeper(func(s pkcs11.SessionHandle) error {
+		if err := t.module.ctx.DestroyObject(s, h); err != nil {
+			return fmt.Errorf("delete key %q: %w", id, err)
 		}
 		return nil
 	})
 }
 
-// ListKeys returns the private keys of the token (its trusted and sealing
-// keys are not listed).
-func (t *Token) ListKeys() ([]KeyInfo, error) {
-	var keys []KeyInfo
-	err := t.withSession(func(s pkcs11.SessionHandle) error {
+// KeyCount returns how many keys are loaded.
+func (t *Token) KeyCount() int {
+	t.handlesMu.RLock()
+	defer t.handlesMu.RUnlock()
+	return len(t.keys)
+}
+
+// TokenKey is a key kept as a token object by an earlier version of this
+// package, in its wrapped form.
+type TokenKey struct {
+	ID, Label string
+	Wrapped   []byte
+}
+
+// MigrateTokenKeys moves the keys that an earlier version kept as token
+// objects to the form this version keeps: each is wrapped under the trusted
+// key wrappingID and handed to keep (which must make it durable), then
+// loaded and its token object destroyed. A key keep fails on stays a token
+// object, for the next attempt.
+func (t *Token) MigrateTokenKeys(wrappingID string, keep func(TokenKey) error) error {
+	return t.withKeeper(func(s pkcs11.SessionHandle) error {
+		ctx := t.module.ctx
 		found, err := t.findObjects(s, []*pkcs11.Attribute{
 			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
 			pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
@@ -155,17 +169,43 @@ func (t *Token) ListKeys() ([]KeyInfo, error) {
 		if err != nil {
 			return err
 		}
-		for _, h := range found {
-			attrs, err := t.module.ctx.GetAttributeValue(s, h, []*pkcs11.Attribute{
-				pkcs11.NewAttribute(pkcs11.CKA_ID, nil),
-				pkcs11.NewAttribute(pkcs11.CKA_LABEL, nil),
-			})
-			if err != nil {
-				return fmt.Errorf("read key attributes: %w", err)
+		return t.withOwnKey(s, wrappingID, func(wrapping pkcs11.ObjectHandle) error {
+			for _, h := range found {
+				attrs, err := ctx.GetAttributeValue(s, h, []*pkcs11.Attribute{
+					pkcs11.NewAttribute(pkcs11.CKA_ID, nil),
+					pkcs11.NewAttribute(pkcs11.CKA_LABEL, nil),
+				})
+				if err != nil {
+					return fmt.Errorf("read key attributes: %w", err)
+				}
+				k := TokenKey{ID: string(attrs[0].Value), Label: string(attrs[1].Value)}
+				if k.Wrapped, err = ctx.WrapKey(s, wrapMechanism, wrapping, h); err != nil {
+					return fmt.Errorf("wrap key %q: %w", k.ID, err)
+				}
+				if err := keep(k); err != nil {
+					return err
+				}
+				loaded, err := ctx.UnwrapKey(s, wrapMechanism, wrapping, k.Wrapped, keyTemplate(KeyOptions{ID: k.ID, Label: k.Label}, false))
+				if err != nil {
+					return fmt.Errorf("load key %q: %w", k.ID, err)
+				}
+				t.remember(k.ID, loaded)
+				if err := ctx.DestroyObject(s, h); err != nil {
+					return fmt.Errorf("remove token object of key %q: %w", k.ID, err)
+				}
 			}
-			keys = append(keys, KeyInfo{ID: string(attrs[0].Value), Label: string(attrs[1].Value)})
-		}
-		return nil
+			return nil
+		})
 	})
-	return keys, err
+}
+
+// createTokenKey makes a key the way earlier versions did, as a token
+// object, so that MigrateTokenKeys can be tested.
+func (t *Token) createTokenKey(opts KeyOptions) error {
+	return t.withKeeper(func(s pkcs11.SessionHandle) error {
+		template := append(keyTemplate(opts, true)[1:], pkcs11.NewAttribute(pkcs11.CKA_VALUE_LEN, 32))
+		template[1] = pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true)
+		_, err := t.module.ctx.GenerateKey(s, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_KEY_GEN, nil)}, template)
+		return err
+	})
 }

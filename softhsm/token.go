@@ -10,21 +10,32 @@ import (
 
 // Token is an open, logged-in SoftHSM token: one emulated HSM. It is safe for
 // concurrent use; every operation checks out its own PKCS#11 session.
+//
+// The token's own keys (the trusted and sealing keys made with it) are token
+// objects. Every other key is a session object held by the keeper session:
+// it lives in memory, and the caller keeps it durable as the wrapped blob
+// GenerateKey returns, loading it again with LoadKey after a restart. SoftHSM
+// 2.6.1's file object store cannot create token objects from several threads
+// at once (OSToken::createObject writes the object's file before it
+// registers the object, racing OSToken::index on other threads: creations
+// fail with CKR_GENERAL_ERROR or leave a copy without its attributes), and
+// every token object it holds makes each later creation slower; session
+// objects have neither problem.
 type Token struct {
 	module *Module
 	label  string
 	slot   uint
-	// keeper stays open and logged in for the token's lifetime. Closing the
-	// last session of a token logs it out and invalidates every private
-	// object handle, so the pool's sessions may come and go freely.
-	keeper pkcs11.SessionHandle
-	pool   *sessionPool
+	// keeper stays open and logged in for the token's lifetime and holds
+	// every loaded key. Closing the last session of a token logs it out and
+	// invalidates every private object handle, so the pool's sessions may
+	// come and go freely.
+	keeper   pkcs11.SessionHandle
+	keeperMu sync.Mutex // the keeper session is used by one goroutine at a time
+	pool     *sessionPool
 
 	handlesMu sync.RWMutex
-	handles   map[string]pkcs11.ObjectHandle // CKA_ID -> token object
-	copies    map[string]pkcs11.ObjectHandle // CKA_ID -> session copy for crypto
-
-	keeperMu sync.Mutex // the keeper session is used by one goroutine at a time
+	own       map[string]pkcs11.ObjectHandle // CKA_ID -> the token's own (token object) keys
+	keys      map[string]pkcs11.ObjectHandle // CKA_ID -> loaded keys (session objects)
 
 	closeOnce sync.Once
 }
@@ -48,7 +59,7 @@ func (m *Module) OpenToken(label, userPIN string, opts ...TokenOption) (*Token, 
 	if err != nil {
 		return nil, err
 	}
-	t := &Token{module: m, label: label, slot: slot, handles: map[string]pkcs11.ObjectHandle{}, copies: map[string]pkcs11.ObjectHandle{}}
+	t := &Token{module: m, label: label, slot: slot, own: map[string]pkcs11.ObjectHandle{}, keys: map[string]pkcs11.ObjectHandle{}}
 	t.pool = &sessionPool{
 		max:   DefaultMaxSessions,
 		open:  func() (pkcs11.SessionHandle, error) { return t.openSession() },
@@ -106,33 +117,30 @@ func (t *Token) withSession(fn func(s pkcs11.SessionHandle) error) error {
 	return err
 }
 
-// withKey runs fn with the handle of the key object whose CKA_ID is id,
-// looking it up once and caching it. If the cached handle went stale (after
-// a re-login SoftHSM renumbers private objects) it is looked up again once.
-func (t *Token) withKey(s pkcs11.SessionHandle, id string, fn func(h pkcs11.ObjectHandle) error) error {
-	return t.retryStale(s, id, t.keyHandle, fn)
-}
-
-// retryStale runs fn with the handle lookup gives for id; if the handle
-// turns out stale, it forgets the cached handles and tries once more.
-func (t *Token) retryStale(s pkcs11.SessionHandle, id string, lookup func(pkcs11.SessionHandle, string) (pkcs11.ObjectHandle, error), fn func(h pkcs11.ObjectHandle) error) error {
+// withOwnKey runs fn with the handle of the token's own key (a trusted or
+// sealing key) whose CKA_ID is id, looked up once and cached. If the cached
+// handle went stale (after a re-login SoftHSM renumbers private objects) it
+// is looked up again once.
+func (t *Token) withOwnKey(s pkcs11.SessionHandle, id string, fn func(h pkcs11.ObjectHandle) error) error {
 	for attempt := 0; ; attempt++ {
-		h, err := lookup(s, id)
+		h, err := t.ownKeyHandle(s, id)
 		if err != nil {
 			return err
 		}
 		err = fn(h)
 		if attempt == 0 && handleStale(err) {
-			t.forget(id)
+			t.handlesMu.Lock()
+			delete(t.own, id)
+			t.handlesMu.Unlock()
 			continue
 		}
 		return err
 	}
 }
 
-func (t *Token) keyHandle(s pkcs11.SessionHandle, id string) (pkcs11.ObjectHandle, error) {
+func (t *Token) ownKeyHandle(s pkcs11.SessionHandle, id string) (pkcs11.ObjectHandle, error) {
 	t.handlesMu.RLock()
-	h, ok := t.handles[id]
+	h, ok := t.own[id]
 	t.handlesMu.RUnlock()
 	if ok {
 		return h, nil
@@ -149,54 +157,19 @@ func (t *Token) keyHandle(s pkcs11.SessionHandle, id string) (pkcs11.ObjectHandl
 		return 0, fmt.Errorf("key %q: %w", id, ErrKeyNotFound)
 	}
 	t.handlesMu.Lock()
-	t.handles[id] = found[0]
+	t.own[id] = found[0]
 	t.handlesMu.Unlock()
 	return found[0], nil
 }
 
-func (t *Token) forget(id string) {
-	t.handlesMu.Lock()
-	delete(t.handles, id)
-	delete(t.copies, id)
-	t.handlesMu.Unlock()
-}
-
-// withCryptoKey is withKey for encryption and decryption: it uses a session
-// copy of the key (CKA_TOKEN=false), made once on the keeper session. SoftHSM
-// re-reads a token object's files on every use; a session object lives in
-// memory, which doubles AES-GCM throughput. The copy is as sensitive and
-// non-extractable as the original and disappears with the keeper session.
-func (t *Token) withCryptoKey(s pkcs11.SessionHandle, id string, fn func(h pkcs11.ObjectHandle) error) error {
-	return t.retryStale(s, id, t.copyHandle, fn)
-}
-
-func (t *Token) copyHandle(s pkcs11.SessionHandle, id string) (pkcs11.ObjectHandle, error) {
+// keyHandle returns the handle of the loaded key id.
+func (t *Token) keyHandle(id string) (pkcs11.ObjectHandle, error) {
 	t.handlesMu.RLock()
-	h, ok := t.copies[id]
+	h, ok := t.keys[id]
 	t.handlesMu.RUnlock()
-	if ok {
-		return h, nil
+	if !ok {
+		return 0, fmt.Errorf("key %q: %w", id, ErrKeyNotFound)
 	}
-	orig, err := t.keyHandle(s, id)
-	if err != nil {
-		return 0, err
-	}
-	t.keeperMu.Lock()
-	h, err = t.module.ctx.CopyObject(t.keeper, orig, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_TOKEN, false)})
-	t.keeperMu.Unlock()
-	if err != nil {
-		return 0, fmt.Errorf("copy key %q into the session: %w", id, err)
-	}
-	t.handlesMu.Lock()
-	defer t.handlesMu.Unlock()
-	if existing, ok := t.copies[id]; ok {
-		// Another goroutine made one meanwhile; keep one copy.
-		t.keeperMu.Lock()
-		_ = t.module.ctx.DestroyObject(t.keeper, h)
-		t.keeperMu.Unlock()
-		return existing, nil
-	}
-	t.copies[id] = h
 	return h, nil
 }
 

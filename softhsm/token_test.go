@@ -42,7 +42,8 @@ var _ = Describe("Token", func() {
 	var tok *softhsm.Token
 	BeforeEach(func() {
 		tok = newToken(randomKey())
-		Expect(tok.GenerateKey(softhsm.KeyOptions{ID: "k1", Label: "arn:aws:kms:us-east-1:111122223333:key/one"})).To(Succeed())
+		_, err := tok.GenerateKey("wrap", softhsm.KeyOptions{ID: "k1", Label: "arn:aws:kms:us-east-1:111122223333:key/one"})
+		Expect(err).NotTo(HaveOccurred())
 	})
 
 	It("is found by label and refuses a wrong PIN or an unknown label", func() {
@@ -93,23 +94,21 @@ var _ = Describe("Token", func() {
 	It("reports unknown keys and duplicate IDs", func() {
 		_, _, err := tok.Encrypt("missing", []byte("x"), nil)
 		Expect(err).To(MatchError(softhsm.ErrKeyNotFound))
-		Expect(tok.GenerateKey(softhsm.KeyOptions{ID: "k1"})).To(MatchError(softhsm.ErrKeyExists))
+		_, err = tok.GenerateKey("wrap", softhsm.KeyOptions{ID: "k1"})
+		Expect(err).To(MatchError(softhsm.ErrKeyExists))
+		_, err = tok.GenerateKey("wrap", softhsm.KeyOptions{})
+		Expect(err).To(MatchError(softhsm.ErrInvalidParameter))
 	})
 
-	It("lists and deletes keys", func() {
-		Expect(tok.GenerateKey(softhsm.KeyOptions{ID: "k2", Label: "two"})).To(Succeed())
-		keys, err := tok.ListKeys()
+	It("counts and deletes keys", func() {
+		_, err := tok.GenerateKey("wrap", softhsm.KeyOptions{ID: "k2", Label: "two"})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(keys).To(ConsistOf(
-			softhsm.KeyInfo{ID: "k1", Label: "arn:aws:kms:us-east-1:111122223333:key/one"},
-			softhsm.KeyInfo{ID: "k2", Label: "two"}))
+		Expect(tok.KeyCount()).To(Equal(2))
 		Expect(tok.DeleteKey("k2")).To(Succeed())
 		Expect(tok.DeleteKey("k2")).To(MatchError(softhsm.ErrKeyNotFound))
 		_, _, err = tok.Encrypt("k2", []byte("x"), nil)
 		Expect(err).To(MatchError(softhsm.ErrKeyNotFound))
-		keys, err = tok.ListKeys()
-		Expect(err).NotTo(HaveOccurred())
-		Expect(keys).To(HaveLen(1))
+		Expect(tok.KeyCount()).To(Equal(1))
 	})
 
 	It("returns random bytes of the requested length within limits", func() {
@@ -164,15 +163,16 @@ var _ = Describe("Token", func() {
 	})
 })
 
-var _ = Describe("Key wrapping between tokens of one cluster", func() {
-	It("copies a wrappable key to a token holding the same trusted key, and to no other", func() {
+var _ = Describe("Keys in their wrapped form", func() {
+	It("load into a token holding the same trusted key, and into no other", func() {
 		clusterKey := randomKey()
 		a, b, stranger := newToken(clusterKey), newToken(clusterKey), newToken(randomKey())
-		Expect(a.GenerateKey(softhsm.KeyOptions{ID: "shared", Label: "s", WrapWithTrusted: true})).To(Succeed())
-		wrapped, err := a.WrapKey("wrap", "shared")
+		wrapped, err := a.GenerateKey("wrap", softhsm.KeyOptions{ID: "shared", Label: "s"})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(b.UnwrapKey("wrap", wrapped, softhsm.KeyOptions{ID: "shared", Label: "s", WrapWithTrusted: true})).To(Succeed())
-		Expect(stranger.UnwrapKey("wrap", wrapped, softhsm.KeyOptions{ID: "shared"})).To(MatchError(softhsm.ErrInvalidCiphertext))
+		Expect(b.LoadKey("wrap", wrapped, softhsm.KeyOptions{ID: "shared", Label: "s"})).To(Succeed())
+		Expect(b.LoadKey("wrap", wrapped, softhsm.KeyOptions{ID: "shared"})).To(MatchError(softhsm.ErrKeyExists))
+		Expect(stranger.LoadKey("wrap", wrapped, softhsm.KeyOptions{ID: "shared"})).To(MatchError(softhsm.ErrInvalidCiphertext))
+		Expect(stranger.KeyCount()).To(BeZero())
 
 		iv, ct, err := a.Encrypt("shared", []byte("made on a"), nil)
 		Expect(err).NotTo(HaveOccurred())
@@ -181,13 +181,101 @@ var _ = Describe("Key wrapping between tokens of one cluster", func() {
 		Expect(out).To(Equal([]byte("made on a")))
 	})
 
-	It("never wraps a key made without WrapWithTrusted, nor with a non-trusted key", func() {
+	It("outlive the token's sessions: a reopened token loads them again", func() {
+		clusterKey := randomKey()
+		a := newToken(clusterKey)
+		wrapped, err := a.GenerateKey("wrap", softhsm.KeyOptions{ID: "durable"})
+		Expect(err).NotTo(HaveOccurred())
+		iv, ct, err := a.Encrypt("durable", []byte("before"), nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(a.Close()).To(Succeed())
+
+		again, err := module.OpenToken(a.Label(), "user-secret")
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(again.Close)
+		_, err = again.Decrypt("durable", iv, ct, nil)
+		Expect(err).To(MatchError(softhsm.ErrKeyNotFound), "a loaded key lives only as long as the token is open")
+		Expect(again.LoadKey("wrap", wrapped, softhsm.KeyOptions{ID: "durable"})).To(Succeed())
+		out, err := again.Decrypt("durable", iv, ct, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(out).To(Equal([]byte("before")))
+	})
+
+	It("are wrapped only by a trusted key", func() {
 		a := newToken(randomKey())
-		Expect(a.GenerateKey(softhsm.KeyOptions{ID: "local"})).To(Succeed())
-		_, err := a.WrapKey("wrap", "local")
+		_, err := a.GenerateKey("seal", softhsm.KeyOptions{ID: "k"})
 		Expect(err).To(HaveOccurred())
-		Expect(a.GenerateKey(softhsm.KeyOptions{ID: "movable", WrapWithTrusted: true})).To(Succeed())
-		_, err = a.WrapKey("seal", "movable")
-		Expect(err).To(HaveOccurred())
+		Expect(a.KeyCount()).To(BeZero(), "a key that could not be wrapped is not kept")
+		_, err = a.GenerateKey("no-such-key", softhsm.KeyOptions{ID: "k"})
+		Expect(err).To(MatchError(softhsm.ErrKeyNotFound))
+	})
+
+	// Regression: with keys as token objects, SoftHSM's file object store
+	// failed concurrent creations in one token (CKR_GENERAL_ERROR on
+	// generation, unwrapping reported as a failed authentication), which
+	// made CloudHSM CreateKey fail under concurrency.
+	It("are generated and loaded from 8 goroutines at once, each one usable", func() {
+		clusterKey := randomKey()
+		a, b := newToken(clusterKey), newToken(clusterKey)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var errs []error
+		for g := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 100 {
+					id := fmt.Sprintf("g%d-%d", g, i)
+					wrapped, err := a.GenerateKey("wrap", softhsm.KeyOptions{ID: id, Label: id})
+					if err == nil {
+						err = b.LoadKey("wrap", wrapped, softhsm.KeyOptions{ID: id, Label: id})
+					}
+					var iv, ct []byte
+					if err == nil {
+						iv, ct, err = a.Encrypt(id, []byte(id), nil)
+					}
+					if err == nil {
+						_, err = b.Decrypt(id, iv, ct, nil)
+					}
+					if err != nil {
+						mu.Lock()
+						errs = append(errs, fmt.Errorf("%s: %w", id, err))
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		Expect(errs).To(BeEmpty())
+		Expect(a.KeyCount()).To(Equal(800))
+		Expect(b.KeyCount()).To(Equal(800))
+	})
+})
+
+var _ = Describe("Keys kept as token objects by earlier versions", func() {
+	It("migrate to their wrapped form and stay usable", func() {
+		clusterKey := randomKey()
+		a, b := newToken(clusterKey), newToken(clusterKey)
+		Expect(a.CreateTokenKey(softhsm.KeyOptions{ID: "old", Label: "arn"})).To(Succeed())
+		var kept []softhsm.TokenKey
+		Expect(a.MigrateTokenKeys("wrap", func(k softhsm.TokenKey) error {
+			kept = append(kept, k)
+			return nil
+		})).To(Succeed())
+		Expect(kept).To(HaveLen(1))
+		Expect(kept[0].ID).To(Equal("old"))
+		Expect(kept[0].Label).To(Equal("arn"))
+		Expect(a.KeyCount()).To(Equal(1))
+
+		iv, ct, err := a.Encrypt("old", []byte("x"), nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(b.LoadKey("wrap", kept[0].Wrapped, softhsm.KeyOptions{ID: "old"})).To(Succeed())
+		_, err = b.Decrypt("old", iv, ct, nil)
+		Expect(err).NotTo(HaveOccurred())
+
+		// The token object is gone: a second migration finds nothing.
+		kept = nil
+		Expect(a.MigrateTokenKeys("wrap", func(k softhsm.TokenKey) error { kept = append(kept, k); return nil })).To(Succeed())
+		Expect(kept).To(BeEmpty())
 	})
 })

@@ -32,7 +32,7 @@ func DirectToken() (tok *softhsm.Token, cleanup func(), err error) {
 	if tok, err = module.OpenToken("direct", "user-secret"); err != nil {
 		return nil, nil, err
 	}
-	if err := tok.GenerateKey(softhsm.KeyOptions{ID: "bench", WrapWithTrusted: true}); err != nil {
+	if _, err := tok.GenerateKey("wrap", softhsm.KeyOptions{ID: "bench"}); err != nil {
 		return nil, nil, err
 	}
 	return tok, func() { _ = tok.Close(); _ = module.Close(); _ = os.RemoveAll(dir) }, nil

@@ -187,30 +187,47 @@ func (cl *Cluster) GenerateKey(ctx context.Context, label string) (string, error
 	}
 	var keyID string
 	var origin *Conn
+	var blob []byte
 	err := cl.failover(ctx, func(ctx context.Context, c *Conn) error {
-		id, err := c.GenerateKey(ctx, label)
-		keyID, origin = id, c
+		id, masked, err := c.generateKey(ctx, label)
+		keyID, origin, blob = id, c, masked
 		return err
 	})
 	if err != nil {
 		return "", err
 	}
-	blob, err := origin.ExportKey(ctx, keyID)
-	if err != nil {
-		_ = origin.DeleteKey(ctx, keyID)
-		return "", fmt.Errorf("copy new key: %w", err)
+	if len(blob) == 0 { // a node that does not send the masked key with it
+		if blob, err = origin.ExportKey(ctx, keyID); err != nil {
+			_ = origin.DeleteKey(ctx, keyID)
+			return "", fmt.Errorf("copy new key: %w", err)
+		}
 	}
+	others := make([]*Conn, 0, len(conns)-1)
+	for _, c := range conns {
+		if c != origin {
+			others = append(others, c)
+		}
+	}
+	// The copies go to every other HSM at once.
+	results := make([]error, len(others))
+	var wg sync.WaitGroup
+	for i, c := range others {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			actx, cancel := context.WithTimeout(ctx, cl.attemptTimeout())
+			defer cancel()
+			if _, err := c.ImportKey(actx, blob); err != nil {
+				results[i] = fmt.Errorf("%s: %w", c.HSMID(), err)
+			}
+		}()
+	}
+	wg.Wait()
 	placed := 1
 	var errs []error
-	for _, c := range conns {
-		if c == origin {
-			continue
-		}
-		actx, cancel := context.WithTimeout(ctx, cl.attemptTimeout())
-		_, err := c.ImportKey(actx, blob)
-		cancel()
+	for _, err := range results {
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", c.HSMID(), err))
+			errs = append(errs, err)
 			continue
 		}
 		placed++

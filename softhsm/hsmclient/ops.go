@@ -64,11 +64,18 @@ func (c *Conn) Info(ctx context.Context) (hsmwire.NodeInfo, error) {
 // this HSM only, and returns its ID. Cluster.GenerateKey also copies it to
 // the other HSMs.
 func (c *Conn) GenerateKey(ctx context.Context, label string) (string, error) {
+	id, _, err := c.generateKey(ctx, label)
+	return id, err
+}
+
+// generateKey is GenerateKey that also returns the new key masked for the
+// other HSMs of the cluster (as ExportKey would), when the node sends it.
+func (c *Conn) generateKey(ctx context.Context, label string) (id string, masked []byte, err error) {
 	resp, err := c.call(ctx, &hsmwire.Request{Op: hsmwire.OpGenerateKey, Label: label})
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return resp.KeyID, nil
+	return resp.KeyID, resp.Data, nil
 }
 
 // DeleteKey deletes a key from this HSM.

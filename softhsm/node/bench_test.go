@@ -31,7 +31,7 @@ func BenchmarkEncrypt4KiB(b *testing.B) {
 	_, _ = rand.Read(plaintext)
 
 	direct := benchToken(b, module)
-	if err := direct.GenerateKey(softhsm.KeyOptions{ID: "bench", WrapWithTrusted: true}); err != nil {
+	if _, err := direct.GenerateKey("wrap", softhsm.KeyOptions{ID: "bench"}); err != nil {
 		b.Fatal(err)
 	}
 	conn, keyID := benchNode(b, module)

@@ -221,25 +221,26 @@ func (n *Node) info() (*hsmwire.Response, error) {
 		HSMID:     n.state.HSMID,
 		Activated: !n.dir.HasRole(users.RolePreCO) && n.dir.HasRole(users.RoleCO),
 		Users:     n.dir.Len(),
-		Keys:      len(n.state.Keys),
+		Keys:      len(n.keys),
 	})
 }
 
-// ownKey checks that the caller is a crypto user owning keyID.
-func (n *Node) ownKey(c caller, keyID string) error {
+// ownKey checks that the caller is a crypto user owning keyID and returns
+// the key's record.
+func (n *Node) ownKey(c caller, keyID string) (keyRecord, error) {
 	if c.role != users.RoleCU {
-		return hsmwire.Errorf(hsmwire.StatusPermissionDenied, "only crypto users use keys")
+		return keyRecord{}, hsmwire.Errorf(hsmwire.StatusPermissionDenied, "only crypto users use keys")
 	}
 	n.mu.RLock()
-	meta, ok := n.state.Keys[keyID]
+	rec, ok := n.keys[keyID]
 	n.mu.RUnlock()
 	if !ok {
-		return hsmwire.Errorf(hsmwire.StatusKeyNotFound, "key %q not found", keyID)
+		return keyRecord{}, hsmwire.Errorf(hsmwire.StatusKeyNotFound, "key %q not found", keyID)
 	}
-	if meta.Owner != c.name {
-		return hsmwire.Errorf(hsmwire.StatusPermissionDenied, "key %q belongs to another user", keyID)
+	if rec.Owner != c.name {
+		return keyRecord{}, hsmwire.Errorf(hsmwire.StatusPermissionDenied, "key %q belongs to another user", keyID)
 	}
-	return nil
+	return rec, nil
 }
 
 func (n *Node) generateKey(c caller, req *hsmwire.Request) (*hsmwire.Response, error) {
@@ -247,29 +248,38 @@ func (n *Node) generateKey(c caller, req *hsmwire.Request) (*hsmwire.Response, e
 		return nil, hsmwire.Errorf(hsmwire.StatusPermissionDenied, "only crypto users create keys")
 	}
 	id := "k" + randomHex(8)
-	if err := n.token.GenerateKey(softhsm.KeyOptions{ID: id, Label: req.Label, WrapWithTrusted: true}); err != nil {
+	wrapped, err := n.token.GenerateKey(wrapKeyID, softhsm.KeyOptions{ID: id, Label: req.Label})
+	if err != nil {
 		return nil, tokenError(err)
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.state.Keys[id] = keyMeta{Owner: c.name, Label: req.Label}
-	if err := n.persistLocked(); err != nil {
+	rec := keyRecord{Owner: c.name, Label: req.Label, Wrapped: wrapped}
+	if err := n.recordKey(id, rec); err != nil {
 		return nil, err
 	}
-	return &hsmwire.Response{KeyID: id}, nil
+	// The answer carries the key masked for the other HSMs of the cluster
+	// (what ExportKey returns), saving the client a round trip.
+	blob, err := n.seal(masked(id, rec), maskedKeyAAD)
+	if err != nil {
+		return nil, err
+	}
+	return &hsmwire.Response{KeyID: id, Data: blob}, nil
 }
 
 func (n *Node) deleteKey(c caller, req *hsmwire.Request) (*hsmwire.Response, error) {
-	if err := n.ownKey(c, req.KeyID); err != nil {
+	if _, err := n.ownKey(c, req.KeyID); err != nil {
 		return nil, err
 	}
+	// Forgotten first: a kill after this leaves the key deleted for good.
+	if err := n.keyDB.delete(req.KeyID); err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	delete(n.keys, req.KeyID)
+	n.mu.Unlock()
 	if err := n.token.DeleteKey(req.KeyID); err != nil && !errors.Is(err, softhsm.ErrKeyNotFound) {
 		return nil, tokenError(err)
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	delete(n.state.Keys, req.KeyID)
-	return &hsmwire.Response{}, n.persistLocked()
+	return &hsmwire.Response{}, nil
 }
 
 func (n *Node) listKeys(c caller) (*hsmwire.Response, error) {
@@ -279,16 +289,16 @@ func (n *Node) listKeys(c caller) (*hsmwire.Response, error) {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	out := []hsmwire.KeyInfo{}
-	for id, meta := range n.state.Keys {
-		if meta.Owner == c.name {
-			out = append(out, hsmwire.KeyInfo{ID: id, Label: meta.Label})
+	for id, rec := range n.keys {
+		if rec.Owner == c.name {
+			out = append(out, hsmwire.KeyInfo{ID: id, Label: rec.Label})
 		}
 	}
 	return jsonResponse(out)
 }
 
 func (n *Node) encrypt(c caller, req *hsmwire.Request) (*hsmwire.Response, error) {
-	if err := n.ownKey(c, req.KeyID); err != nil {
+	if _, err := n.ownKey(c, req.KeyID); err != nil {
 		return nil, err
 	}
 	iv, ct, err := n.token.Encrypt(req.KeyID, req.Data, req.AAD)
@@ -299,7 +309,7 @@ func (n *Node) encrypt(c caller, req *hsmwire.Request) (*hsmwire.Response, error
 }
 
 func (n *Node) decrypt(c caller, req *hsmwire.Request) (*hsmwire.Response, error) {
-	if err := n.ownKey(c, req.KeyID); err != nil {
+	if _, err := n.ownKey(c, req.KeyID); err != nil {
 		return nil, err
 	}
 	pt, err := n.token.Decrypt(req.KeyID, req.IV, req.Data, req.AAD)

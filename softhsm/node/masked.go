@@ -34,12 +34,8 @@ type backupImage struct {
 	Keys      []maskedKey  `json:"keys"`
 }
 
-func (n *Node) mask(id string, meta keyMeta) (maskedKey, error) {
-	wrapped, err := n.token.WrapKey(wrapKeyID, id)
-	if err != nil {
-		return maskedKey{}, tokenError(err)
-	}
-	return maskedKey{ID: id, Label: meta.Label, Owner: meta.Owner, Wrapped: wrapped}, nil
+func masked(id string, rec keyRecord) maskedKey {
+	return maskedKey{ID: id, Label: rec.Label, Owner: rec.Owner, Wrapped: rec.Wrapped}
 }
 
 func (n *Node) seal(v any, aad []byte) ([]byte, error) {
@@ -67,17 +63,11 @@ func (n *Node) unseal(blob, aad []byte, v any) error {
 // exportKey returns the caller's key as a masked blob for the other HSMs of
 // the cluster (what the CloudHSM client does to synchronise a new key).
 func (n *Node) exportKey(c caller, req *hsmwire.Request) (*hsmwire.Response, error) {
-	if err := n.ownKey(c, req.KeyID); err != nil {
-		return nil, err
-	}
-	n.mu.RLock()
-	meta := n.state.Keys[req.KeyID]
-	n.mu.RUnlock()
-	mk, err := n.mask(req.KeyID, meta)
+	rec, err := n.ownKey(c, req.KeyID)
 	if err != nil {
 		return nil, err
 	}
-	blob, err := n.seal(mk, maskedKeyAAD)
+	blob, err := n.seal(masked(req.KeyID, rec), maskedKeyAAD)
 	if err != nil {
 		return nil, err
 	}
@@ -103,22 +93,29 @@ func (n *Node) importKey(c caller, req *hsmwire.Request) (*hsmwire.Response, err
 	return &hsmwire.Response{KeyID: mk.ID}, nil
 }
 
-// unmask unwraps a masked key into the token and records it.
+// unmask loads a masked key into the token and records it.
 func (n *Node) unmask(mk maskedKey) error {
-	n.mu.RLock()
-	_, exists := n.state.Keys[mk.ID]
-	n.mu.RUnlock()
-	if exists {
-		return hsmwire.Errorf(hsmwire.StatusKeyExists, "key %q is already on this HSM", mk.ID)
-	}
-	err := n.token.UnwrapKey(wrapKeyID, mk.Wrapped, softhsm.KeyOptions{ID: mk.ID, Label: mk.Label, WrapWithTrusted: true})
-	if err != nil {
+	if err := n.token.LoadKey(wrapKeyID, mk.Wrapped, softhsm.KeyOptions{ID: mk.ID, Label: mk.Label}); err != nil {
+		if errors.Is(err, softhsm.ErrKeyExists) {
+			return hsmwire.Errorf(hsmwire.StatusKeyExists, "key %q is already on this HSM", mk.ID)
+		}
 		return tokenError(err)
 	}
+	return n.recordKey(mk.ID, keyRecord{Owner: mk.Owner, Label: mk.Label, Wrapped: mk.Wrapped})
+}
+
+// recordKey makes a key that was just loaded into the token durable and
+// known; if it cannot be recorded, it is unloaded again.
+func (n *Node) recordKey(id string, rec keyRecord) error {
+	if err := n.keyDB.put(id, rec); err != nil {
+		n.log.Error("recording a key failed", "key", id, "err", err)
+		_ = n.token.DeleteKey(id)
+		return err
+	}
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.state.Keys[mk.ID] = keyMeta{Owner: mk.Owner, Label: mk.Label}
-	return n.persistLocked()
+	n.keys[id] = rec
+	n.mu.Unlock()
+	return nil
 }
 
 // backup seals every user and key of the HSM into one blob (appliance user
@@ -128,19 +125,11 @@ func (n *Node) backup(c caller) (*hsmwire.Response, error) {
 		return nil, hsmwire.Errorf(hsmwire.StatusPermissionDenied, "only the appliance user takes backups")
 	}
 	n.mu.RLock()
-	img := backupImage{SourceHSM: n.state.HSMID, Users: n.dir.Snapshot()}
-	metas := make(map[string]keyMeta, len(n.state.Keys))
-	for id, m := range n.state.Keys {
-		metas[id] = m
+	img := backupImage{SourceHSM: n.state.HSMID, Users: n.dir.Snapshot(), Keys: make([]maskedKey, 0, len(n.keys))}
+	for id, rec := range n.keys {
+		img.Keys = append(img.Keys, masked(id, rec))
 	}
 	n.mu.RUnlock()
-	for id, meta := range metas {
-		mk, err := n.mask(id, meta)
-		if err != nil {
-			return nil, fmt.Errorf("back up key %q: %w", id, err)
-		}
-		img.Keys = append(img.Keys, mk)
-	}
 	blob, err := n.seal(img, backupAAD)
 	if err != nil {
 		return nil, err
@@ -165,7 +154,7 @@ func (n *Node) restore(c caller, req *hsmwire.Request) (*hsmwire.Response, error
 			return nil, hsmwire.Errorf(hsmwire.StatusNotEmpty, "HSM already has users")
 		}
 	}
-	if len(n.state.Keys) > 0 {
+	if len(n.keys) > 0 {
 		n.mu.Unlock()
 		return nil, hsmwire.Errorf(hsmwire.StatusNotEmpty, "HSM already has keys")
 	}

@@ -51,10 +51,13 @@ type Node struct {
 	ownsModule bool
 	log        *slog.Logger
 
+	keyDB *keyDB
+
 	mu       sync.RWMutex // guards everything below
 	state    *persistedState
 	dir      *users.Directory
-	sessions map[string]int // user name -> connections logged in as it
+	sessions map[string]int       // user name -> connections logged in as it
+	keys     map[string]keyRecord // key ID -> the key (loaded in the token)
 
 	server serverState
 }
@@ -74,7 +77,7 @@ func Open(cfg Config) (*Node, error) {
 	if info, err := os.Stat(cfg.DataDir); err != nil || !info.IsDir() {
 		return nil, fmt.Errorf("node: data directory %s is not usable: %w", cfg.DataDir, errors.Join(err, errNotDir(info)))
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, sessions: map[string]int{}, module: cfg.Module}
+	n := &Node{cfg: cfg, log: cfg.Logger, sessions: map[string]int{}, keys: map[string]keyRecord{}, module: cfg.Module}
 	if n.module == nil {
 		conf, err := softhsm.WriteConfig(filepath.Join(cfg.DataDir, "softhsm"))
 		if err != nil {
@@ -91,7 +94,63 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n.dir = users.NewDirectory(n.state.Users, cfg.LockoutThreshold)
 	n.log = n.log.With("hsm", n.state.HSMID)
+	if err := n.loadKeys(); err != nil {
+		n.closeStores()
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	return n, nil
+}
+
+// loadKeys opens the key database and loads every key into the token,
+// after moving the keys of an earlier version there.
+func (n *Node) loadKeys() error {
+	db, err := openKeyDB(filepath.Join(n.cfg.DataDir, KeysFile))
+	if err != nil {
+		return err
+	}
+	n.keyDB = db
+	if err := n.migrateLegacyKeys(); err != nil {
+		return err
+	}
+	return db.each(func(id string, rec keyRecord) error {
+		if _, loaded := n.keys[id]; loaded {
+			return nil // migrated just now
+		}
+		if err := n.token.LoadKey(wrapKeyID, rec.Wrapped, softhsm.KeyOptions{ID: id, Label: rec.Label}); err != nil {
+			return fmt.Errorf("load key %q: %w", id, err)
+		}
+		n.keys[id] = rec
+		return nil
+	})
+}
+
+// migrateLegacyKeys moves keys that an earlier version kept as token
+// objects (their owners in node.json) into the key database. Each key is
+// recorded before its token object goes, so a kill leaves it in one form
+// or both, and the next start finishes the move.
+func (n *Node) migrateLegacyKeys() error {
+	legacy := n.state.LegacyKeys
+	err := n.token.MigrateTokenKeys(wrapKeyID, func(k softhsm.TokenKey) error {
+		meta, ok := legacy[k.ID]
+		if !ok {
+			return fmt.Errorf("token key %q has no owner in %s", k.ID, nodefiles.StateFile)
+		}
+		rec := keyRecord{Owner: meta.Owner, Label: meta.Label, Wrapped: k.Wrapped}
+		if err := n.keyDB.put(k.ID, rec); err != nil {
+			return err
+		}
+		n.keys[k.ID] = rec
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("move keys to %s: %w", KeysFile, err)
+	}
+	if len(legacy) > 0 {
+		n.log.Info("moved keys from token objects to the key database", "keys", len(n.keys))
+		n.state.LegacyKeys = nil
+		return saveState(n.cfg.DataDir, n.state)
+	}
+	return nil
 }
 
 func errNotDir(info os.FileInfo) error {
@@ -133,7 +192,7 @@ func (n *Node) createToken() (*persistedState, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &persistedState{HSMID: bs.HSMID, SOPIN: randomHex(16), UserPIN: randomHex(16), Keys: map[string]keyMeta{}}
+	st := &persistedState{HSMID: bs.HSMID, SOPIN: randomHex(16), UserPIN: randomHex(16)}
 	dir := users.NewDirectory(nil, n.cfg.LockoutThreshold)
 	for _, u := range bs.Users {
 		if err := dir.Create(u.Name, u.Role, u.Password); err != nil {
@@ -194,7 +253,17 @@ func (n *Node) persistLocked() error {
 // it, the module.
 func (n *Node) Close() error {
 	n.stopServing()
-	err := n.token.Close()
+	return n.closeStores()
+}
+
+// closeStores closes the key database, the token and the module (if the
+// node opened it).
+func (n *Node) closeStores() error {
+	var err error
+	if n.keyDB != nil {
+		err = n.keyDB.close()
+	}
+	err = errors.Join(err, n.token.Close())
 	n.closeModule()
 	return err
 }

@@ -16,19 +16,23 @@ const (
 	sealKeyID = "cluster-seal"
 )
 
-// keyMeta is what the node knows about a key beyond the token object.
-type keyMeta struct {
+// legacyKeyMeta is what earlier versions kept in node.json for each key,
+// whose material was a token object then.
+type legacyKeyMeta struct {
 	Owner string `json:"owner"`
 	Label string `json:"label"`
 }
 
-// persistedState is the node's durable state besides the token itself.
+// persistedState is the node's durable state besides its token and its
+// key database.
 type persistedState struct {
-	HSMID   string             `json:"hsmId"`
-	SOPIN   string             `json:"soPin"`
-	UserPIN string             `json:"userPin"`
-	Users   []users.User       `json:"users"`
-	Keys    map[string]keyMeta `json:"keys"`
+	HSMID   string       `json:"hsmId"`
+	SOPIN   string       `json:"soPin"`
+	UserPIN string       `json:"userPin"`
+	Users   []users.User `json:"users"`
+	// LegacyKeys are the keys of an earlier version still to be moved to
+	// the key database (see Node.migrateLegacyKeys).
+	LegacyKeys map[string]legacyKeyMeta `json:"keys,omitempty"`
 }
 
 func loadState(dir string) (*persistedState, error) {
@@ -39,9 +43,6 @@ func loadState(dir string) (*persistedState, error) {
 	var st persistedState
 	if err := json.Unmarshal(b, &st); err != nil {
 		return nil, fmt.Errorf("%s is damaged: %w", nodefiles.StateFile, err)
-	}
-	if st.Keys == nil {
-		st.Keys = map[string]keyMeta{}
 	}
 	return &st, nil
 }
