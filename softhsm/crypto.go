@@ -32,11 +32,12 @@ func (t *Token) Encrypt(keyID string, plaintext, aad []byte) (iv, ciphertext []b
 		if err != nil {
 			return fmt.Errorf("generate IV: %w", err)
 		}
-		h, err := t.keyHandle(keyID)
+		k, err := t.acquire(keyID)
 		if err != nil {
 			return err
 		}
-		ciphertext, err = t.gcm(s, h, true, iv, plaintext, aad)
+		defer t.release(k)
+		ciphertext, err = t.gcm(s, k.handle, true, iv, plaintext, aad)
 		return err
 	})
 	return iv, ciphertext, err
@@ -56,11 +57,12 @@ func (t *Token) Decrypt(keyID string, iv, ciphertext, aad []byte) ([]byte, error
 	}
 	var plaintext []byte
 	err := t.withSession(func(s pkcs11.SessionHandle) error {
-		h, err := t.keyHandle(keyID)
+		k, err := t.acquire(keyID)
 		if err != nil {
 			return err
 		}
-		plaintext, err = t.gcm(s, h, false, iv, ciphertext, aad)
+		defer t.release(k)
+		plaintext, err = t.gcm(s, k.handle, false, iv, ciphertext, aad)
 		return err
 	})
 	return plaintext, err

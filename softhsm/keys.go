@@ -43,25 +43,41 @@ func (t *Token) withKeeper(fn func(s pkcs11.SessionHandle) error) error {
 	return fn(t.keeper)
 }
 
-// reserve checks that no loaded key has the ID id; the keeper session is
-// held, so no other key is being loaded meanwhile.
+// reserve checks that the token has no key with the ID id, loaded or in
+// its key source; the keeper session is held, so no other key is being
+// loaded meanwhile.
 func (t *Token) reserve(id string) error {
 	if id == "" {
 		return fmt.Errorf("key ID is empty: %w", ErrInvalidParameter)
 	}
-	t.handlesMu.RLock()
-	_, exists := t.keys[id]
-	t.handlesMu.RUnlock()
+	exists := t.loaded.has(id)
+	if !exists && t.source != nil {
+		_, _, err := t.source.WrappedKey(id)
+		exists = err == nil
+	}
 	if exists {
 		return fmt.Errorf("key %q: %w", id, ErrKeyExists)
 	}
 	return nil
 }
 
-func (t *Token) remember(id string, h pkcs11.ObjectHandle) {
-	t.handlesMu.Lock()
-	t.keys[id] = h
-	t.handlesMu.Unlock()
+// unwrap unwraps a key on the keeper session s as a loaded key.
+func (t *Token) unwrap(s pkcs11.SessionHandle, wrappingID string, wrapped []byte, opts KeyOptions) (pkcs11.ObjectHandle, error) {
+	var h pkcs11.ObjectHandle
+	err := t.withOwnKey(s, wrappingID, func(wrapping pkcs11.ObjectHandle) error {
+		var err error
+		h, err = t.module.ctx.UnwrapKey(s, wrapMechanism, wrapping, wrapped, keyTemplate(opts, false))
+		if err != nil {
+			switch ckr(err) {
+			case pkcs11.CKR_WRAPPED_KEY_INVALID, pkcs11.CKR_WRAPPED_KEY_LEN_RANGE, pkcs11.CKR_GENERAL_ERROR:
+				// SoftHSM reports a failed integrity check as a general error.
+				return fmt.Errorf("unwrap key %q: %w", opts.ID, ErrInvalidCiphertext)
+			}
+			return fmt.Errorf("unwrap key %q: %w", opts.ID, err)
+		}
+		return nil
+	})
+	return h, err
 }
 
 // GenerateKey generates a sensitive AES-256 key in the token and loads it
@@ -90,7 +106,7 @@ func (t *Token) GenerateKey(wrappingID string, opts KeyOptions) ([]byte, error) 
 				_ = ctx.DestroyObject(s, h)
 				return fmt.Errorf("wrap new key %q: %w", opts.ID, err)
 			}
-			t.remember(opts.ID, h)
+			t.hold(s, opts.ID, h)
 			return nil
 		})
 	})
@@ -105,46 +121,36 @@ func (t *Token) LoadKey(wrappingID string, wrapped []byte, opts KeyOptions) erro
 		if err := t.reserve(opts.ID); err != nil {
 			return err
 		}
-		return t.withOwnKey(s, wrappingID, func(wrapping pkcs11.ObjectHandle) error {
-			h, err := t.module.ctx.UnwrapKey(s, wrapMechanism, wrapping, wrapped, keyTemplate(opts, false))
-			if err != nil {
-				switch ckr(err) {
-				case pkcs11.CKR_WRAPPED_KEY_INVALID, pkcs11.CKR_WRAPPED_KEY_LEN_RANGE, pkcs11.CKR_GENERAL_ERROR:
-					// SoftHSM reports a failed integrity check as a general error.
-					return fmt.Errorf("unwrap key %q: %w", opts.ID, ErrInvalidCiphertext)
-				}
-				return fmt.Errorf("unwrap key %q: %w", opts.ID, err)
-			}
-			t.remember(opts.ID, h)
-			return nil
-		})
-	})
-}
-
-// DeleteKey destroys the loaded key id. Its wrapped form, wherever the
-// caller keeps it, is the caller's to delete.
-func (t *Token) DeleteKey(id string) error {
-	t.handlesMu.Lock()
-	h, ok := t.keys[id]
-	delete(t.keys, id)
-	t.handlesMu.Unlock()
-	if !ok {
-		return fmt.Errorf("key %q: %w", id, ErrKeyNotFound)
-	}
-	return t.withKeeper(func(s pkcs11.SessionHandle) error {
-		if err := t.module.ctx.DestroyObject(s, h); err != nil {
-			return fmt.Errorf("delete key %q: %w", id, err)
+		h, err := t.unwrap(s, wrappingID, wrapped, opts)
+		if err != nil {
+			return err
 		}
+		t.hold(s, opts.ID, h)
 		return nil
 	})
 }
 
-// KeyCount returns how many keys are loaded.
-func (t *Token) KeyCount() int {
-	t.handlesMu.RLock()
-	defer t.handlesMu.RUnlock()
-	return len(t.keys)
+// DeleteKey unloads the key id (ErrKeyNotFound if it is not loaded); an
+// operation using it finishes first. Its wrapped form, wherever the caller
+// keeps it, is the caller's to delete.
+func (t *Token) DeleteKey(id string) error {
+	h, destroyNow, found := t.loaded.remove(id)
+	if !found {
+		return fmt.Errorf("key %q: %w", id, ErrKeyNotFound)
+	}
+	if destroyNow {
+		return t.withKeeper(func(s pkcs11.SessionHandle) error {
+			if err := t.module.ctx.DestroyObject(s, h); err != nil {
+				return fmt.Errorf("delete key %q: %w", id, err)
+			}
+			return nil
+		})
+	}
+	return nil
 }
+
+// LoadedKeys returns how many keys the token holds loaded.
+func (t *Token) LoadedKeys() int { return t.loaded.len() }
 
 // TokenKey is a key kept as a token object by an earlier version of this
 // package, in its wrapped form.
@@ -156,8 +162,8 @@ type TokenKey struct {
 // MigrateTokenKeys moves the keys that an earlier version kept as token
 // objects to the form this version keeps: each is wrapped under the trusted
 // key wrappingID and handed to keep (which must make it durable), then
-// loaded and its token object destroyed. A key keep fails on stays a token
-// object, for the next attempt.
+// its token object destroyed; it loads like any key from then on. A key
+// keep fails on stays a token object, for the next attempt.
 func (t *Token) MigrateTokenKeys(wrappingID string, keep func(TokenKey) error) error {
 	return t.withKeeper(func(s pkcs11.SessionHandle) error {
 		ctx := t.module.ctx
@@ -185,11 +191,6 @@ func (t *Token) MigrateTokenKeys(wrappingID string, keep func(TokenKey) error) e
 				if err := keep(k); err != nil {
 					return err
 				}
-				loaded, err := ctx.UnwrapKey(s, wrapMechanism, wrapping, k.Wrapped, keyTemplate(KeyOptions{ID: k.ID, Label: k.Label}, false))
-				if err != nil {
-					return fmt.Errorf("load key %q: %w", k.ID, err)
-				}
-				t.remember(k.ID, loaded)
 				if err := ctx.DestroyObject(s, h); err != nil {
 					return fmt.Errorf("remove token object of key %q: %w", k.ID, err)
 				}

@@ -14,7 +14,8 @@ import (
 // The token's own keys (the trusted and sealing keys made with it) are token
 // objects. Every other key is a session object held by the keeper session:
 // it lives in memory, and the caller keeps it durable as the wrapped blob
-// GenerateKey returns, loading it again with LoadKey after a restart. SoftHSM
+// GenerateKey returns, to load it again (LoadKey, or on demand from a key
+// source: WithKeySource) after a restart. SoftHSM
 // 2.6.1's file object store cannot create token objects from several threads
 // at once (OSToken::createObject writes the object's file before it
 // registers the object, racing OSToken::index on other threads: creations
@@ -35,7 +36,10 @@ type Token struct {
 
 	handlesMu sync.RWMutex
 	own       map[string]pkcs11.ObjectHandle // CKA_ID -> the token's own (token object) keys
-	keys      map[string]pkcs11.ObjectHandle // CKA_ID -> loaded keys (session objects)
+
+	loaded     loadedKeys  // keys held as session objects of the keeper
+	source     WrappedKeys // where keys not loaded are found (nil: nowhere)
+	wrappingID string      // the trusted key that unwraps the source's keys
 
 	closeOnce sync.Once
 }
@@ -59,7 +63,7 @@ func (m *Module) OpenToken(label, userPIN string, opts ...TokenOption) (*Token, 
 	if err != nil {
 		return nil, err
 	}
-	t := &Token{module: m, label: label, slot: slot, own: map[string]pkcs11.ObjectHandle{}, keys: map[string]pkcs11.ObjectHandle{}}
+	t := &Token{module: m, label: label, slot: slot, own: map[string]pkcs11.ObjectHandle{}, loaded: loadedKeys{byID: map[string]*loadedKey{}}}
 	t.pool = &sessionPool{
 		max:   DefaultMaxSessions,
 		open:  func() (pkcs11.SessionHandle, error) { return t.openSession() },
@@ -160,17 +164,6 @@ func (t *Token) ownKeyHandle(s pkcs11.SessionHandle, id string) (pkcs11.ObjectHa
 	t.own[id] = found[0]
 	t.handlesMu.Unlock()
 	return found[0], nil
-}
-
-// keyHandle returns the handle of the loaded key id.
-func (t *Token) keyHandle(id string) (pkcs11.ObjectHandle, error) {
-	t.handlesMu.RLock()
-	h, ok := t.keys[id]
-	t.handlesMu.RUnlock()
-	if !ok {
-		return 0, fmt.Errorf("key %q: %w", id, ErrKeyNotFound)
-	}
-	return h, nil
 }
 
 func (t *Token) findObjects(s pkcs11.SessionHandle, template []*pkcs11.Attribute) ([]pkcs11.ObjectHandle, error) {

@@ -103,12 +103,12 @@ var _ = Describe("Token", func() {
 	It("counts and deletes keys", func() {
 		_, err := tok.GenerateKey("wrap", softhsm.KeyOptions{ID: "k2", Label: "two"})
 		Expect(err).NotTo(HaveOccurred())
-		Expect(tok.KeyCount()).To(Equal(2))
+		Expect(tok.LoadedKeys()).To(Equal(2))
 		Expect(tok.DeleteKey("k2")).To(Succeed())
 		Expect(tok.DeleteKey("k2")).To(MatchError(softhsm.ErrKeyNotFound))
 		_, _, err = tok.Encrypt("k2", []byte("x"), nil)
 		Expect(err).To(MatchError(softhsm.ErrKeyNotFound))
-		Expect(tok.KeyCount()).To(Equal(1))
+		Expect(tok.LoadedKeys()).To(Equal(1))
 	})
 
 	It("returns random bytes of the requested length within limits", func() {
@@ -172,7 +172,7 @@ var _ = Describe("Keys in their wrapped form", func() {
 		Expect(b.LoadKey("wrap", wrapped, softhsm.KeyOptions{ID: "shared", Label: "s"})).To(Succeed())
 		Expect(b.LoadKey("wrap", wrapped, softhsm.KeyOptions{ID: "shared"})).To(MatchError(softhsm.ErrKeyExists))
 		Expect(stranger.LoadKey("wrap", wrapped, softhsm.KeyOptions{ID: "shared"})).To(MatchError(softhsm.ErrInvalidCiphertext))
-		Expect(stranger.KeyCount()).To(BeZero())
+		Expect(stranger.LoadedKeys()).To(BeZero())
 
 		iv, ct, err := a.Encrypt("shared", []byte("made on a"), nil)
 		Expect(err).NotTo(HaveOccurred())
@@ -205,7 +205,7 @@ var _ = Describe("Keys in their wrapped form", func() {
 		a := newToken(randomKey())
 		_, err := a.GenerateKey("seal", softhsm.KeyOptions{ID: "k"})
 		Expect(err).To(HaveOccurred())
-		Expect(a.KeyCount()).To(BeZero(), "a key that could not be wrapped is not kept")
+		Expect(a.LoadedKeys()).To(BeZero(), "a key that could not be wrapped is not kept")
 		_, err = a.GenerateKey("no-such-key", softhsm.KeyOptions{ID: "k"})
 		Expect(err).To(MatchError(softhsm.ErrKeyNotFound))
 	})
@@ -247,8 +247,8 @@ var _ = Describe("Keys in their wrapped form", func() {
 		}
 		wg.Wait()
 		Expect(errs).To(BeEmpty())
-		Expect(a.KeyCount()).To(Equal(800))
-		Expect(b.KeyCount()).To(Equal(800))
+		Expect(a.LoadedKeys()).To(Equal(800))
+		Expect(b.LoadedKeys()).To(Equal(800))
 	})
 })
 
@@ -265,7 +265,7 @@ var _ = Describe("Keys kept as token objects by earlier versions", func() {
 		Expect(kept).To(HaveLen(1))
 		Expect(kept[0].ID).To(Equal("old"))
 		Expect(kept[0].Label).To(Equal("arn"))
-		Expect(a.KeyCount()).To(Equal(1))
+		Expect(a.LoadKey("wrap", kept[0].Wrapped, softhsm.KeyOptions{ID: "old"})).To(Succeed())
 
 		iv, ct, err := a.Encrypt("old", []byte("x"), nil)
 		Expect(err).NotTo(HaveOccurred())
@@ -277,5 +277,107 @@ var _ = Describe("Keys kept as token objects by earlier versions", func() {
 		kept = nil
 		Expect(a.MigrateTokenKeys("wrap", func(k softhsm.TokenKey) error { kept = append(kept, k); return nil })).To(Succeed())
 		Expect(kept).To(BeEmpty())
+	})
+})
+
+// mapSource is a key source kept in memory, as a node keeps its key records.
+type mapSource struct {
+	mu   sync.Mutex
+	keys map[string][]byte
+}
+
+func (m *mapSource) WrappedKey(id string) ([]byte, string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	w, ok := m.keys[id]
+	if !ok {
+		return nil, "", fmt.Errorf("%s: %w", id, softhsm.ErrKeyNotFound)
+	}
+	return w, "label-" + id, nil
+}
+
+func (m *mapSource) put(id string, w []byte) {
+	m.mu.Lock()
+	m.keys[id] = w
+	m.mu.Unlock()
+}
+
+var _ = Describe("A token with a key source", func() {
+	var tok *softhsm.Token
+	var source *mapSource
+	BeforeEach(func() {
+		source = &mapSource{keys: map[string][]byte{}}
+		tokenCounter++
+		label := fmt.Sprintf("src-%d-%d", GinkgoParallelProcess(), tokenCounter)
+		Expect(module.CreateToken(softhsm.TokenSpec{Label: label, SOPIN: "so-secret", UserPIN: "user-secret",
+			TrustedKeys: map[string][]byte{"wrap": randomKey()}})).To(Succeed())
+		var err error
+		tok, err = module.OpenToken(label, "user-secret", softhsm.WithKeySource("wrap", source, 3))
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(tok.Close)
+	})
+	generate := func(id string) {
+		w, err := tok.GenerateKey("wrap", softhsm.KeyOptions{ID: id})
+		Expect(err).NotTo(HaveOccurred())
+		source.put(id, w)
+	}
+
+	It("keeps at most its limit loaded and loads the others when they are used", func() {
+		for i := range 5 {
+			generate(fmt.Sprint("k", i))
+		}
+		Expect(tok.LoadedKeys()).To(Equal(3))
+		for i := range 5 {
+			id := fmt.Sprint("k", i)
+			iv, ct, err := tok.Encrypt(id, []byte(id), nil)
+			Expect(err).NotTo(HaveOccurred())
+			out, err := tok.Decrypt(id, iv, ct, nil)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(out).To(Equal([]byte(id)))
+		}
+		Expect(tok.LoadedKeys()).To(Equal(3))
+		_, err := tok.GenerateKey("wrap", softhsm.KeyOptions{ID: "k0"})
+		Expect(err).To(MatchError(softhsm.ErrKeyExists), "an unloaded key of the source still exists")
+		_, _, err = tok.Encrypt("missing", []byte("x"), nil)
+		Expect(err).To(MatchError(softhsm.ErrKeyNotFound))
+	})
+
+	It("serves 8 goroutines cycling over more keys than it keeps loaded, and deletes keys in use", func() {
+		for i := range 10 {
+			generate(fmt.Sprint("k", i))
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for g := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 100 {
+					id := fmt.Sprint("k", (g+i)%10)
+					iv, ct, err := tok.Encrypt(id, []byte(id), nil)
+					if err == nil {
+						_, err = tok.Decrypt(id, iv, ct, nil)
+					}
+					if err != nil {
+						errs <- fmt.Errorf("%s: %w", id, err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		Expect(errs).To(BeEmpty())
+		Expect(tok.LoadedKeys()).To(BeNumerically("<=", 3))
+
+		// A deleted key is unloaded; with its record gone it is not found.
+		_, _, err := tok.Encrypt("k1", []byte("x"), nil)
+		Expect(err).NotTo(HaveOccurred())
+		source.mu.Lock()
+		delete(source.keys, "k1")
+		source.mu.Unlock()
+		Expect(tok.DeleteKey("k1")).To(Succeed())
+		_, _, err = tok.Encrypt("k1", []byte("x"), nil)
+		Expect(err).To(MatchError(softhsm.ErrKeyNotFound))
 	})
 })

@@ -47,6 +47,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	lib := fs.String("softhsm-lib", softhsm.DefaultLibraryPath, "path of the SoftHSM2 PKCS#11 library")
 	threshold := fs.Int("lockout-threshold", users.DefaultLockoutThreshold, "consecutive failed logins that lock a user")
 	maxSessions := fs.Int("max-sessions", softhsm.DefaultMaxSessions, "PKCS#11 sessions the node may open")
+	maxLoaded := fs.Int("max-loaded-keys", softhsm.DefaultMaxLoadedKeys, "keys held loaded in SoftHSM at once (about 9 KB each); the others are loaded when used")
 	exitOnStdin := fs.Bool("exit-on-stdin-close", false, "shut down when standard input closes")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -60,8 +61,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "hsmnode: --data-dir is required")
 		return 2
 	}
-	if *threshold < 1 || *maxSessions < 1 {
-		fmt.Fprintln(stderr, "hsmnode: --lockout-threshold and --max-sessions must be at least 1")
+	if *threshold < 1 || *maxSessions < 1 || *maxLoaded < 1 {
+		fmt.Fprintln(stderr, "hsmnode: --lockout-threshold, --max-sessions and --max-loaded-keys must be at least 1")
 		return 2
 	}
 	var level slog.Level
@@ -75,7 +76,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer stop()
 
 	n, err := node.Open(node.Config{
-		DataDir: *dataDir, LibraryPath: *lib, LockoutThreshold: *threshold, MaxSessions: *maxSessions, Logger: log,
+		DataDir: *dataDir, LibraryPath: *lib, LockoutThreshold: *threshold, MaxSessions: *maxSessions,
+		MaxLoadedKeys: *maxLoaded, Logger: log,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "hsmnode: %v\n", err)

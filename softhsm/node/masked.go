@@ -93,19 +93,20 @@ func (n *Node) importKey(c caller, req *hsmwire.Request) (*hsmwire.Response, err
 	return &hsmwire.Response{KeyID: mk.ID}, nil
 }
 
-// unmask loads a masked key into the token and records it.
+// unmask records a masked key (whose seal proved it comes from this
+// cluster); the token loads it when it is first used.
 func (n *Node) unmask(mk maskedKey) error {
-	if err := n.token.LoadKey(wrapKeyID, mk.Wrapped, softhsm.KeyOptions{ID: mk.ID, Label: mk.Label}); err != nil {
-		if errors.Is(err, softhsm.ErrKeyExists) {
-			return hsmwire.Errorf(hsmwire.StatusKeyExists, "key %q is already on this HSM", mk.ID)
-		}
-		return tokenError(err)
+	n.mu.RLock()
+	_, exists := n.keys[mk.ID]
+	n.mu.RUnlock()
+	if exists {
+		return hsmwire.Errorf(hsmwire.StatusKeyExists, "key %q is already on this HSM", mk.ID)
 	}
 	return n.recordKey(mk.ID, keyRecord{Owner: mk.Owner, Label: mk.Label, Wrapped: mk.Wrapped})
 }
 
-// recordKey makes a key that was just loaded into the token durable and
-// known; if it cannot be recorded, it is unloaded again.
+// recordKey makes a key durable and known. A key the token just generated
+// is unloaded again if it cannot be recorded.
 func (n *Node) recordKey(id string, rec keyRecord) error {
 	if err := n.keyDB.put(id, rec); err != nil {
 		n.log.Error("recording a key failed", "key", id, "err", err)

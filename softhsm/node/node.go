@@ -39,6 +39,10 @@ type Config struct {
 	LockoutThreshold int
 	// MaxSessions caps the token's PKCS#11 sessions (1,024 if 0).
 	MaxSessions int
+	// MaxLoadedKeys is how many keys the token holds loaded at once
+	// (softhsm.DefaultMaxLoadedKeys if 0); the others stay in the key
+	// database, wrapped, and are loaded when they are used.
+	MaxLoadedKeys int
 	// Logger receives the node's logs; it never receives a secret.
 	Logger *slog.Logger
 }
@@ -101,8 +105,9 @@ func Open(cfg Config) (*Node, error) {
 	return n, nil
 }
 
-// loadKeys opens the key database and loads every key into the token,
-// after moving the keys of an earlier version there.
+// loadKeys opens the key database and reads every key's record, after
+// moving the keys of an earlier version there; the token loads a key when
+// it is first used.
 func (n *Node) loadKeys() error {
 	db, err := openKeyDB(filepath.Join(n.cfg.DataDir, KeysFile))
 	if err != nil {
@@ -113,15 +118,23 @@ func (n *Node) loadKeys() error {
 		return err
 	}
 	return db.each(func(id string, rec keyRecord) error {
-		if _, loaded := n.keys[id]; loaded {
-			return nil // migrated just now
-		}
-		if err := n.token.LoadKey(wrapKeyID, rec.Wrapped, softhsm.KeyOptions{ID: id, Label: rec.Label}); err != nil {
-			return fmt.Errorf("load key %q: %w", id, err)
-		}
 		n.keys[id] = rec
 		return nil
 	})
+}
+
+// recordedKeys is the node's key records as the token's key source.
+type recordedKeys struct{ n *Node }
+
+// WrappedKey returns a recorded key's wrapped form and label.
+func (r recordedKeys) WrappedKey(id string) ([]byte, string, error) {
+	r.n.mu.RLock()
+	rec, ok := r.n.keys[id]
+	r.n.mu.RUnlock()
+	if !ok {
+		return nil, "", fmt.Errorf("key %q: %w", id, softhsm.ErrKeyNotFound)
+	}
+	return rec.Wrapped, rec.Label, nil
 }
 
 // migrateLegacyKeys moves keys that an earlier version kept as token
@@ -175,7 +188,7 @@ func (n *Node) openToken() error {
 	default:
 		return err
 	}
-	var opts []softhsm.TokenOption
+	opts := []softhsm.TokenOption{softhsm.WithKeySource(wrapKeyID, recordedKeys{n}, n.cfg.MaxLoadedKeys)}
 	if n.cfg.MaxSessions > 0 {
 		opts = append(opts, softhsm.WithMaxSessions(n.cfg.MaxSessions))
 	}
