@@ -106,7 +106,7 @@ func BenchmarkEncrypt4KiB(b *testing.B) {
 	})
 }
 
-// BenchmarkListKeysPage1000 lists 10,000 keys in pages of 1,000 and reports
+// BenchmarkListKeysPage1000 lists 20,000 keys in pages of 1,000 and reports
 // the per-page latency percentiles (p50-ms, p99-ms).
 //
 //	go test ./kms -run '^$' -bench ListKeysPage1000 -benchtime 200x
@@ -114,7 +114,7 @@ func BenchmarkListKeysPage1000(b *testing.B) {
 	hh := benchHarness(b)
 	ctx := context.Background()
 	c := benchClient(hh)
-	const keys = 10000
+	const keys = 20000
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for w := range 8 {
