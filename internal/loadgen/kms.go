@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -107,8 +108,10 @@ func NewClient(ctx context.Context, endpoint, region string, workers int) (*kms.
 }
 
 // Prepare checks the workload and sets up what it needs against the
-// endpoint of client.
+// endpoint of client. Setting up retries what the SDK retries by default
+// (unlike the load itself).
 func Prepare(ctx context.Context, client *kms.Client, w Workload) (*Prepared, error) {
+	setup := kms.New(client.Options(), func(o *kms.Options) { o.Retryer = retry.NewStandard() })
 	if w.Size == 0 {
 		w.Size = DefaultSizes[w.Op]
 	}
@@ -117,7 +120,7 @@ func Prepare(ctx context.Context, client *kms.Client, w Workload) (*Prepared, er
 	}
 	p := &Prepared{Cleanup: func(context.Context) error { return nil }}
 	if w.StoreID != "" {
-		id, made, err := readyStore(ctx, client, w)
+		id, made, err := readyStore(ctx, setup, w)
 		if err != nil {
 			return nil, err
 		}
@@ -129,18 +132,18 @@ func Prepare(ctx context.Context, client *kms.Client, w Workload) (*Prepared, er
 		}
 	}
 	if w.KeyID == "" && w.Op != OpGenerateRandom && w.Op != OpCreateKey {
-		out, err := client.CreateKey(ctx, createKeyInput(w.StoreID))
+		out, err := setup.CreateKey(ctx, createKeyInput(w.StoreID))
 		if err != nil {
 			return nil, fmt.Errorf("create a key for the run: %w", err)
 		}
 		w.KeyID = aws.ToString(out.KeyMetadata.KeyId)
 		p.Setup = append(p.Setup, fmt.Sprintf("created key %s (origin %s); its deletion is scheduled after the run", w.KeyID, out.KeyMetadata.Origin))
 		p.Cleanup = func(ctx context.Context) error {
-			_, err := client.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(w.KeyID), PendingWindowInDays: aws.Int32(7)})
+			_, err := setup.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(w.KeyID), PendingWindowInDays: aws.Int32(7)})
 			return err
 		}
 	}
-	op, err := w.op(ctx, client)
+	op, err := w.op(ctx, setup, client)
 	if err != nil {
 		return nil, err
 	}
@@ -189,8 +192,9 @@ func createKeyInput(storeID string) *kms.CreateKeyInput {
 	return in
 }
 
-// op returns the operation the workers repeat.
-func (w Workload) op(ctx context.Context, client *kms.Client) (Op, error) {
+// op returns the operation the workers repeat on client; what it prepares
+// first goes through setup.
+func (w Workload) op(ctx context.Context, setup, client *kms.Client) (Op, error) {
 	switch w.Op {
 	case OpEncrypt:
 		plaintext := randomBytes(w.Size)
@@ -199,7 +203,7 @@ func (w Workload) op(ctx context.Context, client *kms.Client) (Op, error) {
 			return err
 		}, nil
 	case OpDecrypt:
-		out, err := client.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(w.KeyID), Plaintext: randomBytes(w.Size)})
+		out, err := setup.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(w.KeyID), Plaintext: randomBytes(w.Size)})
 		if err != nil {
 			return nil, fmt.Errorf("encrypt the ciphertext to decrypt: %w", err)
 		}

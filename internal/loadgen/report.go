@@ -18,12 +18,13 @@ type Report struct {
 	Errors     int            `json:"errors"`
 	ErrorCodes map[string]int `json:"errorCodes,omitempty"`
 	Seconds    float64        `json:"seconds"`
-	OpsPerSec  float64        `json:"opsPerSec"`
-	P50Ms      float64        `json:"p50Ms"`
-	P90Ms      float64        `json:"p90Ms"`
-	P99Ms      float64        `json:"p99Ms"`
-	MaxMs      float64        `json:"maxMs"`
-	BatchSize  int            `json:"batchSize,omitempty"`
+	// OpsPerSec counts successful operations only.
+	OpsPerSec float64 `json:"opsPerSec"`
+	P50Ms     float64 `json:"p50Ms"`
+	P90Ms     float64 `json:"p90Ms"`
+	P99Ms     float64 `json:"p99Ms"`
+	MaxMs     float64 `json:"maxMs"`
+	BatchSize int     `json:"batchSize,omitempty"`
 	// BatchOpsPerSec is the rate of each successive batch of BatchSize
 	// operations.
 	BatchOpsPerSec []float64 `json:"batchOpsPerSec,omitempty"`
@@ -59,7 +60,7 @@ func (r Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, ", %d bytes", r.Size)
 	}
 	fmt.Fprintf(&b, "\n  ops        %d in %.2f s\n", r.Ops, r.Seconds)
-	fmt.Fprintf(&b, "  ops/s      %.1f\n", r.OpsPerSec)
+	fmt.Fprintf(&b, "  ops/s      %.1f (successful)\n", r.OpsPerSec)
 	fmt.Fprintf(&b, "  latency    p50 %.2f ms   p90 %.2f ms   p99 %.2f ms   max %.2f ms\n", r.P50Ms, r.P90Ms, r.P99Ms, r.MaxMs)
 	fmt.Fprintf(&b, "  errors     %d\n", r.Errors)
 	codes := make([]string, 0, len(r.ErrorCodes))

@@ -48,12 +48,13 @@ type Result struct {
 	Batches []float64
 }
 
-// Throughput is completed operations per second.
+// Throughput is successful operations per second (failures, which may be
+// quick, do not count).
 func (r Result) Throughput() float64 {
 	if r.Elapsed <= 0 {
 		return 0
 	}
-	return float64(r.Ops) / r.Elapsed.Seconds()
+	return float64(r.Ops-r.Errors) / r.Elapsed.Seconds()
 }
 
 // Run drives op from cfg.Clients workers until the duration or count is
