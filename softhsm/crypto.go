@@ -1,6 +1,7 @@
 package softhsm
 
 import (
+	"crypto/rand"
 	"fmt"
 
 	"github.com/miekg/pkcs11"
@@ -20,18 +21,19 @@ const (
 )
 
 // Encrypt encrypts plaintext with the key keyID under AES-256-GCM. Like
-// CloudHSM, the HSM chooses the IV: 12 random bytes from the token's RNG. It
-// returns that IV and the ciphertext with its 16-byte tag appended.
+// CloudHSM, the HSM chooses the IV: 12 random bytes from the HSM process's
+// random source (drawing them through PKCS#11 would cost a call into the
+// token per encryption). It returns that IV and the ciphertext with its
+// 16-byte tag appended.
 func (t *Token) Encrypt(keyID string, plaintext, aad []byte) (iv, ciphertext []byte, err error) {
 	if len(plaintext) > MaxGCMInput {
 		return nil, nil, fmt.Errorf("plaintext of %d bytes exceeds %d: %w", len(plaintext), MaxGCMInput, ErrInputTooLarge)
 	}
+	iv = make([]byte, GCMIVSize)
+	if _, err := rand.Read(iv); err != nil {
+		return nil, nil, fmt.Errorf("generate IV: %w", err)
+	}
 	err = t.withSession(func(s pkcs11.SessionHandle) error {
-		var err error
-		iv, err = t.module.ctx.GenerateRandom(s, GCMIVSize)
-		if err != nil {
-			return fmt.Errorf("generate IV: %w", err)
-		}
 		k, err := t.acquire(keyID)
 		if err != nil {
 			return err

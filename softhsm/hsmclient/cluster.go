@@ -40,11 +40,19 @@ func (cl *Cluster) Conns() []*Conn {
 	defer cl.mu.RUnlock()
 	live := make([]*Conn, 0, len(cl.conns))
 	for _, c := range cl.conns {
-		if c.Err() == nil {
+		if c.alive() {
 			live = append(live, c)
 		}
 	}
 	return live
+}
+
+// all returns every connection, live or not, without copying: the slice is
+// never changed in place (Add makes a new one).
+func (cl *Cluster) all() []*Conn {
+	cl.mu.RLock()
+	defer cl.mu.RUnlock()
+	return cl.conns
 }
 
 // Add puts a connection (to an HSM the cluster did not reach) in the
@@ -58,10 +66,10 @@ func (cl *Cluster) Add(c *Conn) bool {
 		_ = c.Close()
 		return false
 	}
-	kept := cl.conns[:0]
+	kept := make([]*Conn, 0, len(cl.conns)+1)
 	for _, old := range cl.conns {
 		if old.HSMID() == c.HSMID() {
-			if old.Err() == nil {
+			if old.alive() {
 				_ = c.Close()
 				return false
 			}
@@ -104,20 +112,22 @@ func (cl *Cluster) attemptTimeout() time.Duration {
 var ErrNoHSM = errors.New("no HSM of the cluster is reachable")
 
 // failover runs fn on one HSM after another, starting round-robin, until an
-// HSM answers. An HSM's answer is final, except "key not found" (the key may
-// not have reached that HSM yet), which moves on like an unreachable HSM.
-func (cl *Cluster) failover(ctx context.Context, fn func(ctx context.Context, c *Conn) error) error {
-	conns := cl.Conns()
-	if len(conns) == 0 {
-		return ErrNoHSM
-	}
+// HSM answers; fn bounds its call to one HSM by timeout. An HSM's answer is
+// final, except "key not found" (the key may not have reached that HSM
+// yet), which moves on like an unreachable HSM.
+func (cl *Cluster) failover(ctx context.Context, fn func(ctx context.Context, timeout time.Duration, c *Conn) error) error {
+	all := cl.all()
 	start := int(cl.next.Add(1))
+	timeout := cl.attemptTimeout()
 	var errs []error
-	for i := range conns {
-		c := conns[(start+i)%len(conns)]
-		actx, cancel := context.WithTimeout(ctx, cl.attemptTimeout())
-		err := fn(actx, c)
-		cancel()
+	tried := 0
+	for i := range all {
+		c := all[(start+i)%len(all)]
+		if !c.alive() {
+			continue
+		}
+		tried++
+		err := fn(ctx, timeout, c)
 		if err == nil {
 			return nil
 		}
@@ -129,6 +139,9 @@ func (cl *Cluster) failover(ctx context.Context, fn func(ctx context.Context, c 
 			return ctx.Err()
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", c.HSMID(), err))
+	}
+	if tried == 0 {
+		return ErrNoHSM
 	}
 	if len(errs) == 1 || allKeyNotFound(errs) {
 		return errs[0]
@@ -147,8 +160,11 @@ func allKeyNotFound(errs []error) bool {
 
 // Encrypt encrypts on one HSM, failing over to the others.
 func (cl *Cluster) Encrypt(ctx context.Context, keyID string, plaintext, aad []byte) (iv, ciphertext []byte, err error) {
-	err = cl.failover(ctx, func(ctx context.Context, c *Conn) error {
-		iv, ciphertext, err = c.Encrypt(ctx, keyID, plaintext, aad)
+	err = cl.failover(ctx, func(ctx context.Context, timeout time.Duration, c *Conn) error {
+		resp, err := c.callWithin(ctx, timeout, &hsmwire.Request{Op: hsmwire.OpEncrypt, KeyID: keyID, Data: plaintext, AAD: aad})
+		if err == nil {
+			iv, ciphertext = resp.IV, resp.Data
+		}
 		return err
 	})
 	return iv, ciphertext, err
@@ -156,8 +172,11 @@ func (cl *Cluster) Encrypt(ctx context.Context, keyID string, plaintext, aad []b
 
 // Decrypt decrypts on one HSM, failing over to the others.
 func (cl *Cluster) Decrypt(ctx context.Context, keyID string, iv, ciphertext, aad []byte) (plaintext []byte, err error) {
-	err = cl.failover(ctx, func(ctx context.Context, c *Conn) error {
-		plaintext, err = c.Decrypt(ctx, keyID, iv, ciphertext, aad)
+	err = cl.failover(ctx, func(ctx context.Context, timeout time.Duration, c *Conn) error {
+		resp, err := c.callWithin(ctx, timeout, &hsmwire.Request{Op: hsmwire.OpDecrypt, KeyID: keyID, IV: iv, Data: ciphertext, AAD: aad})
+		if err == nil {
+			plaintext = resp.Data
+		}
 		return err
 	})
 	return plaintext, err
@@ -165,8 +184,14 @@ func (cl *Cluster) Decrypt(ctx context.Context, keyID string, iv, ciphertext, aa
 
 // GenerateRandom draws random bytes from one HSM, failing over.
 func (cl *Cluster) GenerateRandom(ctx context.Context, n int) (out []byte, err error) {
-	err = cl.failover(ctx, func(ctx context.Context, c *Conn) error {
-		out, err = c.GenerateRandom(ctx, n)
+	if n < 0 || n > 1<<31 {
+		return nil, &hsmwire.Error{Status: hsmwire.StatusBadRequest, Message: "random length out of range"}
+	}
+	err = cl.failover(ctx, func(ctx context.Context, timeout time.Duration, c *Conn) error {
+		resp, err := c.callWithin(ctx, timeout, &hsmwire.Request{Op: hsmwire.OpGenerateRandom, Count: uint32(n)})
+		if err == nil {
+			out = resp.Data
+		}
 		return err
 	})
 	return out, err
@@ -188,8 +213,10 @@ func (cl *Cluster) GenerateKey(ctx context.Context, label string) (string, error
 	var keyID string
 	var origin *Conn
 	var blob []byte
-	err := cl.failover(ctx, func(ctx context.Context, c *Conn) error {
-		id, masked, err := c.generateKey(ctx, label)
+	err := cl.failover(ctx, func(ctx context.Context, timeout time.Duration, c *Conn) error {
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		id, masked, err := c.generateKey(actx, label)
 		keyID, origin, blob = id, c, masked
 		return err
 	})

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kmsharness/kmsharness/softhsm/hsmwire"
@@ -33,12 +34,29 @@ type Conn struct {
 
 	fw   *hsmwire.FrameWriter
 	done chan struct{}
+	dead atomic.Bool // set once the connection is gone (err then says why)
 
 	mu      sync.Mutex
-	pending map[uint32]chan *hsmwire.Response
+	pending map[uint32]*pendingCall
 	nextID  uint32
 	err     error // set once the connection is gone
 }
+
+// pendingCall is a call waiting for its response. Calls are reused: the
+// read loop hands a response over while holding Conn.mu, so a call that
+// gave up waiting and found itself still pending (forget) can be reused.
+type pendingCall struct {
+	ch chan *hsmwire.Response // buffered: one response, or closed with the connection
+}
+
+var callPool = sync.Pool{New: func() any { return &pendingCall{ch: make(chan *hsmwire.Response, 1)} }}
+
+// timerPool holds stopped timers for calls with a timeout.
+var timerPool = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
 
 // Dial connects to the node at addr, verifying that it is hsmID (the DNS
 // name in its certificate; empty skips the name check) and that its
@@ -56,7 +74,7 @@ func Dial(ctx context.Context, addr, hsmID string, anchors []*x509.Certificate) 
 		hsmID: hsmID, addr: addr, nc: nc,
 		fw:      hsmwire.NewFrameWriter(nc),
 		done:    make(chan struct{}),
-		pending: map[uint32]chan *hsmwire.Response{},
+		pending: map[uint32]*pendingCall{},
 	}
 	go c.readLoop()
 	return c, nil
@@ -94,15 +112,19 @@ func (c *Conn) fail(cause error) {
 		cause = fmt.Errorf("%w: %w", ErrConnClosed, cause)
 	}
 	c.err = cause
+	c.dead.Store(true)
 	pending := c.pending
 	c.pending = nil
 	close(c.done)
 	c.mu.Unlock()
 	_ = c.nc.Close()
-	for _, ch := range pending {
-		close(ch)
+	for _, pc := range pending {
+		close(pc.ch)
 	}
 }
+
+// alive reports whether the connection is up, without locking.
+func (c *Conn) alive() bool { return !c.dead.Load() }
 
 func (c *Conn) readLoop() {
 	br := bufio.NewReaderSize(c.nc, 64<<10)
@@ -118,54 +140,78 @@ func (c *Conn) readLoop() {
 			return
 		}
 		c.mu.Lock()
-		ch := c.pending[resp.ID]
-		delete(c.pending, resp.ID)
-		c.mu.Unlock()
-		if ch != nil {
-			ch <- resp
+		if pc := c.pending[resp.ID]; pc != nil {
+			delete(c.pending, resp.ID)
+			pc.ch <- resp // never blocks: the channel holds one response
 		}
+		c.mu.Unlock()
 	}
 }
 
 // call sends req and waits for its response, the connection's end, or ctx.
 func (c *Conn) call(ctx context.Context, req *hsmwire.Request) (*hsmwire.Response, error) {
-	ch := make(chan *hsmwire.Response, 1)
+	return c.callWithin(ctx, 0, req)
+}
+
+// callWithin is call that also gives up after timeout (if positive) with
+// context.DeadlineExceeded: a per-attempt bound that costs no context.
+func (c *Conn) callWithin(ctx context.Context, timeout time.Duration, req *hsmwire.Request) (*hsmwire.Response, error) {
+	pc := callPool.Get().(*pendingCall)
 	c.mu.Lock()
 	if c.err != nil {
 		err := c.err
 		c.mu.Unlock()
+		callPool.Put(pc)
 		return nil, err
 	}
 	c.nextID++
-	req.ID = c.nextID
-	c.pending[req.ID] = ch
+	id := c.nextID
+	req.ID = id
+	c.pending[id] = pc
 	c.mu.Unlock()
 
 	if err := c.fw.WriteEncoded(func(buf []byte) []byte { return hsmwire.AppendRequest(buf, req) }); err != nil {
 		c.fail(err)
 		return nil, c.Err()
 	}
+	var expired <-chan time.Time
+	if timeout > 0 {
+		t := timerPool.Get().(*time.Timer)
+		t.Reset(timeout)
+		defer func() { t.Stop(); timerPool.Put(t) }()
+		expired = t.C
+	}
 	select {
-	case resp, ok := <-ch:
+	case resp, ok := <-pc.ch:
 		if !ok {
 			return nil, c.Err()
 		}
+		callPool.Put(pc)
 		if resp.Status != hsmwire.StatusOK {
 			return nil, &hsmwire.Error{Status: resp.Status, Message: resp.Message}
 		}
 		return resp, nil
 	case <-ctx.Done():
-		c.forget(req.ID)
+		c.abandon(id, pc)
 		return nil, ctx.Err()
+	case <-expired:
+		c.abandon(id, pc)
+		return nil, context.DeadlineExceeded
 	}
 }
 
-func (c *Conn) forget(id uint32) {
+// abandon stops waiting for call id; its pendingCall is reused only if no
+// response reached it meanwhile.
+func (c *Conn) abandon(id uint32, pc *pendingCall) {
 	c.mu.Lock()
-	if c.pending != nil {
+	_, stillPending := c.pending[id]
+	if stillPending {
 		delete(c.pending, id)
 	}
 	c.mu.Unlock()
+	if stillPending {
+		callPool.Put(pc)
+	}
 }
 
 func (c *Conn) callJSON(ctx context.Context, req *hsmwire.Request, v any) error {

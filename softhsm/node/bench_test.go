@@ -77,6 +77,63 @@ func BenchmarkEncrypt4KiB(b *testing.B) {
 			}
 		})
 	})
+	// The way KMS calls: through a Cluster (round-robin, failover and a
+	// timeout per attempt), here of the one node.
+	cluster := hsmclient.NewCluster(conn)
+	b.Run("cluster", func(b *testing.B) {
+		b.SetBytes(4096)
+		for b.Loop() {
+			if _, _, err := cluster.Encrypt(ctx, keyID, plaintext, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("cluster-parallel", func(b *testing.B) {
+		b.SetBytes(4096)
+		b.SetParallelism(4)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, _, err := cluster.Encrypt(ctx, keyID, plaintext, nil); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
+
+// BenchmarkGenerateKey creates keys through an HSM node (generation in
+// SoftHSM, the wrapped key recorded in the node's key database, the masked
+// key sealed into the answer); the parallel variant runs 8 goroutines on one
+// connection. Run with a -benchtime of thousands of keys to see that the
+// rate does not fall as keys pile up.
+//
+//	go test ./softhsm/node -run '^$' -bench GenerateKey -benchtime 5000x
+func BenchmarkGenerateKey(b *testing.B) {
+	module, err := openModule()
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn, _ := benchNode(b, module)
+	ctx := context.Background()
+	b.Run("sequential", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := conn.GenerateKey(ctx, "arn:aws:kms:us-east-1:111122223333:key/bench"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("parallel-8", func(b *testing.B) {
+		b.SetParallelism(4)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := conn.GenerateKey(ctx, "arn:aws:kms:us-east-1:111122223333:key/bench"); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
 }
 
 func benchToken(b *testing.B, module *softhsm.Module) *softhsm.Token {

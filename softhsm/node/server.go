@@ -174,7 +174,10 @@ func (n *Node) serveConn(c net.Conn) {
 			continue
 		}
 		caller := sess.current()
-		if !runsConcurrently(req.Op) {
+		// A request that must run in order, or a short one with nothing
+		// else waiting on the connection, runs here: handing it to a new
+		// goroutine would only add a wake-up to its latency.
+		if !runsConcurrently(req.Op) || (isShort(req.Op) && br.Buffered() == 0 && len(sem) == 0) {
 			respond(n.handle(sess, caller, req))
 			continue
 		}
@@ -187,6 +190,16 @@ func (n *Node) serveConn(c net.Conn) {
 		}()
 	}
 	inflight.Wait()
+}
+
+// isShort says which operations take a bounded, small amount of work
+// (cryptography on at most 16 KB, random bytes), never a disk write.
+func isShort(op hsmwire.Op) bool {
+	switch op {
+	case hsmwire.OpEncrypt, hsmwire.OpDecrypt, hsmwire.OpGenerateRandom:
+		return true
+	}
+	return false
 }
 
 // runsConcurrently says which operations may overlap on one connection:
