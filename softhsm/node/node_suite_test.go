@@ -120,8 +120,14 @@ func (tc *testCluster) startNode(bootstrapUsers ...nodefiles.BootstrapUser) *run
 	return serveNode(dir)
 }
 
-func serveNode(dir string) *runningNode {
-	n, err := node.Open(node.Config{DataDir: dir, Module: module, Logger: testenv.Logger(GinkgoWriter)})
+// serveNode opens the node in dir and serves it; maxLoaded, if given,
+// limits the keys its token holds loaded.
+func serveNode(dir string, maxLoaded ...int) *runningNode {
+	cfg := node.Config{DataDir: dir, Module: module, Logger: testenv.Logger(GinkgoWriter)}
+	if len(maxLoaded) > 0 {
+		cfg.MaxLoadedKeys = maxLoaded[0]
+	}
+	n, err := node.Open(cfg)
 	Expect(err).NotTo(HaveOccurred())
 	l, err := n.Listen("127.0.0.1:0")
 	Expect(err).NotTo(HaveOccurred())

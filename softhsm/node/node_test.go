@@ -274,6 +274,39 @@ var _ = Describe("Keys", func() {
 		Expect(pt).To(Equal([]byte("before restart")))
 	})
 
+	It("keeps every key while holding only a few loaded, and a deleted key stays deleted after a restart", func() {
+		Expect(n.node.Close()).To(Succeed())
+		Eventually(kms.Done()).Should(BeClosed())
+		small := serveNode(n.dir, 2)
+		user := tc.dial(small, "kmsuser", kmsuserPassword)
+		type sealed struct{ id, iv, ct []byte }
+		var all []sealed
+		for i := range 5 {
+			id, err := user.GenerateKey(ctx, fmt.Sprint("key ", i))
+			Expect(err).NotTo(HaveOccurred())
+			iv, ct, err := user.Encrypt(ctx, id, []byte(id), nil)
+			Expect(err).NotTo(HaveOccurred())
+			all = append(all, sealed{[]byte(id), iv, ct})
+		}
+		Expect(user.DeleteKey(ctx, string(all[0].id))).To(Succeed())
+		Expect(small.node.Close()).To(Succeed())
+
+		reopened := serveNode(n.dir, 2)
+		again := tc.dial(reopened, "kmsuser", kmsuserPassword)
+		for round := range 2 { // the second round loads again what the first unloaded
+			for _, s := range all[1:] {
+				pt, err := again.Decrypt(ctx, string(s.id), s.iv, s.ct, nil)
+				Expect(err).NotTo(HaveOccurred(), "round %d, key %s", round, s.id)
+				Expect(pt).To(Equal(s.id))
+			}
+		}
+		_, err := again.Decrypt(ctx, string(all[0].id), all[0].iv, all[0].ct, nil)
+		Expect(err).To(MatchError(hsmwire.ErrKeyNotFound))
+		keys, err := again.ListKeys(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(keys).To(HaveLen(4))
+	})
+
 	It("serves 8 goroutines sharing one connection, and 8 with a connection each", func() {
 		id, err := kms.GenerateKey(ctx, "busy")
 		Expect(err).NotTo(HaveOccurred())
