@@ -55,5 +55,5 @@ func (h *Harness) newNodeBackend(ctx context.Context) (nodeBackend, error) {
 		}
 	}
 	return processbackend.New(processbackend.Config{Binary: binary, Root: root, SoftHSMLibrary: library,
-		LockoutThreshold: h.opts.lockoutThreshold, Logger: h.log})
+		LockoutThreshold: h.opts.lockoutThreshold, NoSync: h.opts.dataDir == "", Logger: h.log})
 }

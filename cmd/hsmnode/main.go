@@ -49,6 +49,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	maxSessions := fs.Int("max-sessions", softhsm.DefaultMaxSessions, "PKCS#11 sessions the node may open")
 	maxLoaded := fs.Int("max-loaded-keys", softhsm.DefaultMaxLoadedKeys, "keys held loaded in SoftHSM at once (about 9 KB each); the others are loaded when used")
 	exitOnStdin := fs.Bool("exit-on-stdin-close", false, "shut down when standard input closes")
+	noSync := fs.Bool("no-sync", false, "do not flush the key database to disk on each change (keys survive a kill of the node, not of the machine)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -77,7 +78,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	n, err := node.Open(node.Config{
 		DataDir: *dataDir, LibraryPath: *lib, LockoutThreshold: *threshold, MaxSessions: *maxSessions,
-		MaxLoadedKeys: *maxLoaded, Logger: log,
+		MaxLoadedKeys: *maxLoaded, NoSync: *noSync, Logger: log,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "hsmnode: %v\n", err)

@@ -38,6 +38,9 @@ type Config struct {
 	SoftHSMLibrary string
 	// LockoutThreshold is passed to the nodes (their default if 0).
 	LockoutThreshold int
+	// NoSync tells the nodes not to flush their key databases to disk (for
+	// a harness whose state is temporary).
+	NoSync bool
 	// StartTimeout bounds a node's start-up (default 30 s).
 	StartTimeout time.Duration
 	// Logger receives the nodes' log lines.
@@ -110,6 +113,9 @@ func (b *Backend) start(ctx context.Context, hsmID, dir, listen string) (string,
 	}
 	if b.cfg.LockoutThreshold > 0 {
 		args = append(args, "--lockout-threshold", strconv.Itoa(b.cfg.LockoutThreshold))
+	}
+	if b.cfg.NoSync {
+		args = append(args, "--no-sync")
 	}
 	cmd := exec.Command(b.cfg.Binary, args...)
 	// Its own process group: a terminal's Ctrl-C reaches the harness, which

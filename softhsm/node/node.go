@@ -43,6 +43,11 @@ type Config struct {
 	// (softhsm.DefaultMaxLoadedKeys if 0); the others stay in the key
 	// database, wrapped, and are loaded when they are used.
 	MaxLoadedKeys int
+	// NoSync keeps the key database from flushing each commit to the disk:
+	// keys then survive a kill of the node but not a crash of the machine.
+	// Each flush is a disk round trip (and a disk may throttle a stream of
+	// them), so a node whose state is temporary anyway is faster without.
+	NoSync bool
 	// Logger receives the node's logs; it never receives a secret.
 	Logger *slog.Logger
 }
@@ -109,7 +114,7 @@ func Open(cfg Config) (*Node, error) {
 // moving the keys of an earlier version there; the token loads a key when
 // it is first used.
 func (n *Node) loadKeys() error {
-	db, err := openKeyDB(filepath.Join(n.cfg.DataDir, KeysFile))
+	db, err := openKeyDB(filepath.Join(n.cfg.DataDir, KeysFile), n.cfg.NoSync)
 	if err != nil {
 		return err
 	}
