@@ -261,33 +261,23 @@ func readyStore(ctx context.Context, client *kms.Client, w Workload) (id string,
 		}
 		id, made = aws.ToString(out.CustomKeyStoreId), true
 	}
-	state, err := storeState(ctx, client, id)
-	if err != nil {
-		return "", made, err
-	}
-	switch state {
-	case types.ConnectionStateTypeConnected:
-		return id, made, nil
-	case types.ConnectionStateTypeDisconnected:
-		if _, err := client.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(id)}); err != nil {
-			return "", made, fmt.Errorf("connect custom key store %s: %w", id, err)
-		}
-	case types.ConnectionStateTypeConnecting:
-	default:
-		return "", made, fmt.Errorf("custom key store %s is %s; disconnect it or give a CONNECTED store", id, state)
-	}
 	deadline := time.Now().Add(storeConnectTimeout)
+	connectSent := false
 	for {
 		state, err := storeState(ctx, client, id)
 		if err != nil {
 			return "", made, err
 		}
-		switch state {
-		case types.ConnectionStateTypeConnected:
+		switch {
+		case state == types.ConnectionStateTypeConnected:
 			return id, made, nil
-		case types.ConnectionStateTypeConnecting:
-		default:
-			return "", made, fmt.Errorf("custom key store %s did not connect: it is %s", id, state)
+		case state == types.ConnectionStateTypeDisconnected && !connectSent:
+			if _, err := client.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(id)}); err != nil {
+				return "", made, fmt.Errorf("connect custom key store %s: %w", id, err)
+			}
+			connectSent = true
+		case state != types.ConnectionStateTypeConnecting:
+			return "", made, fmt.Errorf("custom key store %s is %s; disconnect it or give a CONNECTED store", id, state)
 		}
 		if time.Now().After(deadline) {
 			return "", made, fmt.Errorf("custom key store %s still CONNECTING after %s", id, storeConnectTimeout)
