@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	kmsfront "github.com/kmsharness/kmsharness/kms"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
@@ -57,4 +59,46 @@ var _ = Describe("CreateKey in a CloudHSM key store under concurrency", func() {
 			}
 		}
 	}, SpecTimeout(5*time.Minute))
+})
+
+// Regression: a CloudHSM key took its place in the key list when its
+// creation began, so a key created while the HSMs worked was listed before
+// it, and ListKeys pages, which expect that order, skipped or repeated keys.
+var _ = Describe("ListKeys while a CloudHSM key is being created", func() {
+	It("lists a key created during a CloudHSM creation, and the CloudHSM key, exactly once", func(ctx SpecContext) {
+		_, storeID := connectedStore(ctx)
+		g := gates.hold(kmsfront.StepCreateKeyGenerated, storeID)
+		var hsmKeyID string
+		creating := inBackground(func() error {
+			out, err := client().CreateKey(ctx, &kms.CreateKeyInput{Origin: types.OriginTypeAwsCloudhsm, CustomKeyStoreId: aws.String(storeID)})
+			if err == nil {
+				hsmKeyID = aws.ToString(out.KeyMetadata.KeyId)
+			}
+			return err
+		})
+		g.wait(1)
+		fast, err := client().CreateKey(ctx, &kms.CreateKeyInput{})
+		Expect(err).NotTo(HaveOccurred())
+		g.release()
+		Expect(answer(creating)).To(Succeed())
+
+		seen := map[string]int{}
+		var marker *string
+		for {
+			out, err := client().ListKeys(ctx, &kms.ListKeysInput{Limit: aws.Int32(1), Marker: marker})
+			Expect(err).NotTo(HaveOccurred())
+			for _, k := range out.Keys {
+				seen[aws.ToString(k.KeyId)]++
+			}
+			if !out.Truncated {
+				break
+			}
+			marker = out.NextMarker
+		}
+		Expect(seen).To(HaveKeyWithValue(hsmKeyID, 1))
+		Expect(seen).To(HaveKeyWithValue(aws.ToString(fast.KeyMetadata.KeyId), 1))
+		for id, n := range seen {
+			Expect(n).To(Equal(1), "key %s listed %d times", id, n)
+		}
+	})
 })

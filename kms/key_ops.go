@@ -108,6 +108,9 @@ func (s *Service) createCloudHSMKey(ctx context.Context, in createKeyInput) (any
 		return nil, err
 	}
 	k.StoreID, k.ClusterID, k.BackingKeyID = st.ID, clusterID, backing
+	// Numbered now, not when the creation began: keys made meanwhile got
+	// their numbers, and keyOrder must stay sorted for ListKeys pages.
+	k.Seq = s.nextSeq()
 	s.addKey(k)
 	return map[string]any{"KeyMetadata": s.metadata(k)}, nil
 }
