@@ -17,7 +17,7 @@ import (
 
 // DefaultMaxControlClusters bounds how many clusters made through the
 // control API may be alive at once (each HSM is a process or a container).
-const DefaultMaxControlClusters = 32
+const DefaultMaxControlClusters = 64
 
 // controlTarget serves the fault-control protocol (package control) over
 // the harness: clusters, the fault catalogue, and holds on transient
@@ -70,10 +70,10 @@ func (t *controlTarget) Info(context.Context) (control.Info, error) {
 
 func (t *controlTarget) NewCluster(ctx context.Context, hsms int) (control.Cluster, error) {
 	t.mu.Lock()
-	if len(t.made) >= DefaultMaxControlClusters {
+	if limit := t.h.opts.maxControlClusters; len(t.made) >= limit {
 		t.mu.Unlock()
 		return control.Cluster{}, control.Errorf(control.ErrLimitExceeded,
-			"%d clusters made through the control API are alive; delete some (DELETE /clusters/{id})", DefaultMaxControlClusters)
+			"%d clusters made through the control API are alive; delete some (DELETE /clusters/{id})", limit)
 	}
 	t.mu.Unlock()
 	c, err := t.h.NewCluster(ctx, WithHSMs(hsms))

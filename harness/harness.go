@@ -83,7 +83,7 @@ func (h *Harness) ClusterByID(id string) (*Cluster, bool) {
 // Start starts the control plane and its HSM backend. The returned Harness
 // is never nil: Close it even when Start fails, to release what did start.
 func Start(ctx context.Context, opts ...Option) (*Harness, error) {
-	o := options{backend: BackendProcess, region: "us-east-1", account: "111122223333"}
+	o := options{backend: BackendProcess, region: "us-east-1", account: "111122223333", maxControlClusters: DefaultMaxControlClusters}
 	for _, opt := range opts {
 		opt(&o)
 	}

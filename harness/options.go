@@ -20,17 +20,18 @@ const (
 )
 
 type options struct {
-	backend          Backend
-	dataDir          string
-	region, account  string
-	hsmnodeBinary    string
-	image            string
-	softhsmLibrary   string
-	lockoutThreshold int
-	delays           *cloudhsm.Delays
-	kmsOptions       []kms.Option
-	controlToken     string
-	logger           *slog.Logger
+	backend            Backend
+	dataDir            string
+	region, account    string
+	hsmnodeBinary      string
+	image              string
+	softhsmLibrary     string
+	lockoutThreshold   int
+	delays             *cloudhsm.Delays
+	kmsOptions         []kms.Option
+	controlToken       string
+	maxControlClusters int
+	logger             *slog.Logger
 }
 
 // WithKMSOptions passes options to the KMS front end (connect delay, store
@@ -79,3 +80,9 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // WithControlToken sets the bearer token of the control API (a random one
 // by default; ControlToken returns it).
 func WithControlToken(token string) Option { return func(o *options) { o.controlToken = token } }
+
+// WithMaxControlClusters bounds how many clusters made through the control
+// API may be alive at once (DefaultMaxControlClusters by default): each
+// HSM is a process or a container, and callers are expected to delete
+// what they made.
+func WithMaxControlClusters(n int) Option { return func(o *options) { o.maxControlClusters = n } }
