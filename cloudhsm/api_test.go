@@ -343,6 +343,33 @@ var _ = Describe("The wire protocol", func() {
 		Expect(out["Message"]).To(ContainSubstring("not supported"))
 	})
 
+	It("checks the MaxResults it reads: member names match exactly, and every value is within the model's bounds", func(ctx SpecContext) {
+		// A lower-case member is not MaxResults: AWS ignores it. It used to
+		// reach the handler unchecked, and a page after a token ended in a
+		// 500.
+		createCluster(ctx)
+		createCluster(ctx)
+		first, err := h.CloudHSMClient().DescribeClusters(ctx, &cloudhsmv2.DescribeClustersInput{MaxResults: aws.Int32(1)})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(first.NextToken).NotTo(BeNil())
+		status, out := post("BaldrApiService.DescribeClusters", `{"maxresults":9223372036854775807,"NextToken":"`+*first.NextToken+`"}`)
+		Expect(status).To(Equal(200))
+		Expect(out).To(HaveKey("Clusters"))
+		status, out = post("BaldrApiService.DescribeClusters", `{"maxresults":9223372036854775807,"NextToken":"bm90IGEgdG9rZW4"}`)
+		Expect(status).To(Equal(400))
+		Expect(out).To(HaveKeyWithValue("__type", "CloudHsmInvalidRequestException"))
+		status, out = post("BaldrApiService.DescribeClusters", `{"MaxResults":26}`)
+		Expect(status).To(Equal(400))
+		Expect(out).To(HaveKeyWithValue("__type", "ValidationException"))
+		Expect(out["Message"]).To(Equal("1 validation error detected: Value '26' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 25"))
+		status, out = post("BaldrApiService.DescribeBackups", `{"MaxResults":0}`)
+		Expect(status).To(Equal(400))
+		Expect(out).To(HaveKeyWithValue("__type", "ValidationException"))
+		status, out = post("BaldrApiService.DescribeClusters", `{"MaxResults":9223372036854775807}`)
+		Expect(status).To(Equal(400))
+		Expect(out).To(HaveKeyWithValue("__type", "SerializationException"))
+	})
+
 	It("serves the aws CLI", func(ctx SpecContext) {
 		if _, err := exec.LookPath("aws"); err != nil {
 			Skip("the aws CLI is not installed (Debian package awscli); CI installs it")

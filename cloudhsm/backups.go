@@ -5,8 +5,6 @@ import (
 	"slices"
 	"sort"
 	"time"
-
-	"github.com/kmsharness/kmsharness/internal/awsjson"
 )
 
 // recordBackup stores a sealed image of an HSM of c as a READY backup;
@@ -68,11 +66,7 @@ type describeBackupsInput struct {
 
 var backupFilters = []string{"backupIds", "sourceBackupIds", "clusterIds", "states", "neverExpires"}
 
-func (s *Service) describeBackups(_ context.Context, body []byte) (any, error) {
-	var in describeBackupsInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Service) describeBackups(_ context.Context, in *describeBackupsInput) (any, error) {
 	for name := range in.Filters {
 		if !slices.Contains(backupFilters, name) {
 			return nil, invalidRequest("Unsupported filter %s", name)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/kmsharness/kmsharness/cloudhsm/pki"
-	"github.com/kmsharness/kmsharness/internal/awsjson"
 )
 
 // supportedHSMTypes are the HSM types the emulator creates clusters of.
@@ -26,11 +25,7 @@ type createClusterInput struct {
 	Mode                  string
 }
 
-func (s *Service) createCluster(_ context.Context, body []byte) (any, error) {
-	var in createClusterInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Service) createCluster(_ context.Context, in *createClusterInput) (any, error) {
 	if !slices.Contains(supportedHSMTypes, in.HsmType) {
 		return nil, invalidRequest("HsmType %s is not supported; use one of %s", in.HsmType, strings.Join(supportedHSMTypes, ", "))
 	}
@@ -106,11 +101,7 @@ type describeClustersInput struct {
 	MaxResults int
 }
 
-func (s *Service) describeClusters(_ context.Context, body []byte) (any, error) {
-	var in describeClustersInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Service) describeClusters(_ context.Context, in *describeClustersInput) (any, error) {
 	for name := range in.Filters {
 		if name != "clusterIds" && name != "vpcIds" && name != "states" {
 			return nil, invalidRequest("Unsupported filter %s; use clusterIds, vpcIds or states", name)
@@ -150,8 +141,8 @@ type initializeClusterInput struct {
 	TrustAnchor string
 }
 
-func (s *Service) initializeCluster(_ context.Context, body []byte) (any, error) {
-	return onCluster(s, body, func(in initializeClusterInput, c *cluster) (any, error) {
+func (s *Service) initializeCluster(_ context.Context, in *initializeClusterInput) (any, error) {
+	return onCluster(s, in, func(in *initializeClusterInput, c *cluster) (any, error) {
 		if c.State != ClusterUninitialized || c.SourceBackupID != "" {
 			return nil, invalidRequest("Cluster %s is in state %s; only an uninitialized cluster can be initialized", c.ID, c.State)
 		}
@@ -210,8 +201,8 @@ type deleteClusterInput struct {
 	ClusterID string `json:"ClusterId"`
 }
 
-func (s *Service) deleteCluster(_ context.Context, body []byte) (any, error) {
-	return onCluster(s, body, func(in deleteClusterInput, c *cluster) (any, error) {
+func (s *Service) deleteCluster(_ context.Context, in *deleteClusterInput) (any, error) {
+	return onCluster(s, in, func(_ *deleteClusterInput, c *cluster) (any, error) {
 		if c.State == ClusterDeleted || c.State == ClusterDeleteInProgress {
 			return nil, invalidRequest("Cluster %s is already %s", c.ID, c.State)
 		}

@@ -15,8 +15,8 @@ type createHSMInput struct {
 	IPAddress        string `json:"IpAddress"`
 }
 
-func (s *Service) createHSM(_ context.Context, body []byte) (any, error) {
-	return onCluster(s, body, func(in createHSMInput, c *cluster) (any, error) {
+func (s *Service) createHSM(_ context.Context, in *createHSMInput) (any, error) {
+	return onCluster(s, in, func(in *createHSMInput, c *cluster) (any, error) {
 		switch c.State {
 		case ClusterUninitialized:
 			if c.SourceBackupID == "" && len(c.HSMs) > 0 {
@@ -149,8 +149,8 @@ type deleteHSMInput struct {
 	EniIP     string `json:"EniIp"`
 }
 
-func (s *Service) deleteHSM(_ context.Context, body []byte) (any, error) {
-	return onCluster(s, body, func(in deleteHSMInput, c *cluster) (any, error) {
+func (s *Service) deleteHSM(_ context.Context, in *deleteHSMInput) (any, error) {
+	return onCluster(s, in, func(in *deleteHSMInput, c *cluster) (any, error) {
 		if in.HsmID == "" && in.EniID == "" && in.EniIP == "" {
 			return nil, invalidRequest("One of HsmId, EniId or EniIp is required")
 		}

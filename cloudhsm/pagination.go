@@ -9,6 +9,7 @@ import (
 // to callers: base64 of kind and the last key returned), at most max items
 // (defaultMax if max is 0), and the token of the next page ("" at the end).
 func paginate[T any](items []T, key func(T) string, kind, token string, max, defaultMax int) ([]T, string, error) {
+	// The model bounds max (1 to 100); the handler keeps its own bound too.
 	if max <= 0 {
 		max = defaultMax
 	}
@@ -30,7 +31,7 @@ func paginate[T any](items []T, key func(T) string, kind, token string, max, def
 			return nil, "", invalidRequest("The NextToken is not valid")
 		}
 	}
-	end := min(start+max, len(items))
+	end := start + min(max, len(items)-start)
 	page := items[start:end]
 	next := ""
 	if end < len(items) {

@@ -143,18 +143,21 @@ func New(backend HSMBackend, appliance Appliance, opts ...Option) (*Service, err
 		}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.api = &awsjson.Service{
+	s.api, err = awsjson.NewService(awsjson.Config{
 		Model: model, MessageField: "Message", Logger: o.logger,
 		UnsupportedType: "CloudHsmInvalidRequestException", InternalType: "CloudHsmInternalFailureException",
-		Handlers: map[string]awsjson.HandlerFunc{
-			"CreateCluster":     s.createCluster,
-			"DescribeClusters":  s.describeClusters,
-			"InitializeCluster": s.initializeCluster,
-			"DeleteCluster":     s.deleteCluster,
-			"CreateHsm":         s.createHSM,
-			"DeleteHsm":         s.deleteHSM,
-			"DescribeBackups":   s.describeBackups,
+		Handlers: map[string]awsjson.Handler{
+			"CreateCluster":     awsjson.Op(s.createCluster),
+			"DescribeClusters":  awsjson.Op(s.describeClusters),
+			"InitializeCluster": awsjson.Op(s.initializeCluster),
+			"DeleteCluster":     awsjson.Op(s.deleteCluster),
+			"CreateHsm":         awsjson.Op(s.createHSM),
+			"DeleteHsm":         awsjson.Op(s.deleteHSM),
+			"DescribeBackups":   awsjson.Op(s.describeBackups),
 		},
+	})
+	if err != nil {
+		return nil, err
 	}
 	if restored {
 		ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
@@ -277,13 +280,9 @@ func (s *Service) lookup(id string) (*cluster, error) {
 // clusterInput is the input of an operation on one cluster.
 type clusterInput interface{ clusterID() string }
 
-// onCluster decodes body into an In, locks the service and runs fn with the
-// cluster the input names (CloudHsmResourceNotFoundException if none).
-func onCluster[In clusterInput](s *Service, body []byte, fn func(in In, c *cluster) (any, error)) (any, error) {
-	var in In
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
+// onCluster locks the service and runs fn with the cluster the input names
+// (CloudHsmResourceNotFoundException if none).
+func onCluster[In clusterInput](s *Service, in In, fn func(in In, c *cluster) (any, error)) (any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, err := s.lookup(in.clusterID())

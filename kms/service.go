@@ -217,9 +217,12 @@ func New(cloud Cloud, opts ...Option) (*Service, error) {
 		_ = db.close()
 		return nil, err
 	}
-	s.api = &awsjson.Service{Model: model, MessageField: "message", Logger: o.logger,
+	if s.api, err = awsjson.NewService(awsjson.Config{Model: model, MessageField: "message", Logger: o.logger,
 		UnsupportedType: "UnsupportedOperationException", InternalType: "KMSInternalException",
-		Handlers: s.handlers()}
+		Handlers: s.handlers()}); err != nil {
+		_ = db.close()
+		return nil, err
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.resume()
 	s.async(s.deletionSweeper)
@@ -347,30 +350,30 @@ func (s *Service) aliasARN(name string) string {
 	return fmt.Sprintf("arn:aws:kms:%s:%s:%s", s.opts.region, s.opts.account, name)
 }
 
-func (s *Service) handlers() map[string]awsjson.HandlerFunc {
-	return map[string]awsjson.HandlerFunc{
-		"CreateCustomKeyStore":            s.createCustomKeyStore,
-		"ConnectCustomKeyStore":           s.connectCustomKeyStore,
-		"DisconnectCustomKeyStore":        s.disconnectCustomKeyStore,
-		"UpdateCustomKeyStore":            s.updateCustomKeyStore,
-		"DeleteCustomKeyStore":            s.deleteCustomKeyStore,
-		"DescribeCustomKeyStores":         s.describeCustomKeyStores,
-		"CreateKey":                       s.createKey,
-		"DescribeKey":                     s.describeKey,
-		"ListKeys":                        s.listKeys,
-		"EnableKey":                       s.enableKey,
-		"DisableKey":                      s.disableKey,
-		"ScheduleKeyDeletion":             s.scheduleKeyDeletion,
-		"CancelKeyDeletion":               s.cancelKeyDeletion,
-		"Encrypt":                         s.encrypt,
-		"Decrypt":                         s.decrypt,
-		"ReEncrypt":                       s.reEncrypt,
-		"GenerateDataKey":                 s.generateDataKey,
-		"GenerateDataKeyWithoutPlaintext": s.generateDataKeyWithoutPlaintext,
-		"GenerateRandom":                  s.generateRandom,
-		"CreateAlias":                     s.createAlias,
-		"UpdateAlias":                     s.updateAlias,
-		"DeleteAlias":                     s.deleteAlias,
-		"ListAliases":                     s.listAliases,
+func (s *Service) handlers() map[string]awsjson.Handler {
+	return map[string]awsjson.Handler{
+		"CreateCustomKeyStore":            awsjson.HandlerFunc(s.createCustomKeyStore),
+		"ConnectCustomKeyStore":           awsjson.HandlerFunc(s.connectCustomKeyStore),
+		"DisconnectCustomKeyStore":        awsjson.HandlerFunc(s.disconnectCustomKeyStore),
+		"UpdateCustomKeyStore":            awsjson.HandlerFunc(s.updateCustomKeyStore),
+		"DeleteCustomKeyStore":            awsjson.HandlerFunc(s.deleteCustomKeyStore),
+		"DescribeCustomKeyStores":         awsjson.HandlerFunc(s.describeCustomKeyStores),
+		"CreateKey":                       awsjson.HandlerFunc(s.createKey),
+		"DescribeKey":                     awsjson.HandlerFunc(s.describeKey),
+		"ListKeys":                        awsjson.HandlerFunc(s.listKeys),
+		"EnableKey":                       awsjson.HandlerFunc(s.enableKey),
+		"DisableKey":                      awsjson.HandlerFunc(s.disableKey),
+		"ScheduleKeyDeletion":             awsjson.HandlerFunc(s.scheduleKeyDeletion),
+		"CancelKeyDeletion":               awsjson.HandlerFunc(s.cancelKeyDeletion),
+		"Encrypt":                         awsjson.HandlerFunc(s.encrypt),
+		"Decrypt":                         awsjson.HandlerFunc(s.decrypt),
+		"ReEncrypt":                       awsjson.HandlerFunc(s.reEncrypt),
+		"GenerateDataKey":                 awsjson.HandlerFunc(s.generateDataKey),
+		"GenerateDataKeyWithoutPlaintext": awsjson.HandlerFunc(s.generateDataKeyWithoutPlaintext),
+		"GenerateRandom":                  awsjson.HandlerFunc(s.generateRandom),
+		"CreateAlias":                     awsjson.HandlerFunc(s.createAlias),
+		"UpdateAlias":                     awsjson.HandlerFunc(s.updateAlias),
+		"DeleteAlias":                     awsjson.HandlerFunc(s.deleteAlias),
+		"ListAliases":                     awsjson.HandlerFunc(s.listAliases),
 	}
 }
