@@ -10,17 +10,20 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
-	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudhsmv2"
 	"github.com/aws/aws-sdk-go-v2/service/cloudhsmv2/types"
 	"github.com/aws/smithy-go"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/kmsharness/kmsharness/cloudhsm"
 	"github.com/kmsharness/kmsharness/cloudhsm/pki"
 	"github.com/kmsharness/kmsharness/harness"
+	"github.com/kmsharness/kmsharness/internal/testenv"
 	"github.com/kmsharness/kmsharness/softhsm/hsmclient"
 )
 
@@ -299,12 +302,9 @@ var _ = Describe("Backups", func() {
 
 var _ = Describe("The wire protocol", func() {
 	post := func(target, body string) (int, map[string]any) {
-		req, err := http.NewRequest(http.MethodPost, h.CloudHSMEndpoint()+"/", strings.NewReader(body))
+		req, err := testenv.AWSJSONRequest(context.Background(), h.CloudHSMEndpoint()+"/", target, []byte(body),
+			aws.Credentials{AccessKeyID: harness.AccessKeyID, SecretAccessKey: harness.SecretAccessKey}, cloudhsm.SigningName, h.Region(), time.Now())
 		Expect(err).NotTo(HaveOccurred())
-		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-		if target != "" {
-			req.Header.Set("X-Amz-Target", target)
-		}
 		resp, err := http.DefaultClient.Do(req)
 		Expect(err).NotTo(HaveOccurred())
 		defer resp.Body.Close()
@@ -368,6 +368,21 @@ var _ = Describe("The wire protocol", func() {
 		status, out = post("BaldrApiService.DescribeClusters", `{"MaxResults":9223372036854775807}`)
 		Expect(status).To(Equal(400))
 		Expect(out).To(HaveKeyWithValue("__type", "SerializationException"))
+	})
+
+	It("answers an unsigned request, or one signed with a wrong secret, as AWS does", func(ctx SpecContext) {
+		req, err := testenv.AWSJSONRequest(ctx, h.CloudHSMEndpoint()+"/", "BaldrApiService.DescribeClusters", []byte(`{}`), aws.Credentials{}, "", "", time.Now())
+		Expect(err).NotTo(HaveOccurred())
+		resp, err := http.DefaultClient.Do(req)
+		Expect(err).NotTo(HaveOccurred())
+		resp.Body.Close()
+		Expect(resp.StatusCode).To(Equal(400))
+		Expect(resp.Header.Get("X-Amzn-ErrorType")).To(Equal("MissingAuthenticationTokenException"))
+
+		wrong := cloudhsmv2.New(cloudhsmv2.Options{Region: h.Region(), BaseEndpoint: aws.String(h.CloudHSMEndpoint()),
+			Credentials: credentials.NewStaticCredentialsProvider(harness.AccessKeyID, "not-the-secret", "")})
+		_, err = wrong.DescribeClusters(ctx, &cloudhsmv2.DescribeClustersInput{})
+		Expect(apiErrorCode(err)).To(Equal("InvalidSignatureException"))
 	})
 
 	It("serves the aws CLI", func(ctx SpecContext) {

@@ -42,6 +42,7 @@ type options struct {
 	subnetPrefix    int
 	maxHSMs         int
 	stateFile       string
+	credentials     map[string]string
 }
 
 // Option configures a Service.
@@ -62,6 +63,17 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // WithDefaultSubnetPrefix sets the prefix length of the default VPC's
 // subnets (default 24: 251 usable addresses).
 func WithDefaultSubnetPrefix(bits int) Option { return func(o *options) { o.subnetPrefix = bits } }
+
+// SigningName is the CloudHSMv2 API's service name in SigV4 credential
+// scopes.
+const SigningName = "cloudhsm"
+
+// WithCredentials makes the API check the SigV4 signature of every request
+// against these access keys (access key ID → secret access key). Without
+// it requests are not authenticated.
+func WithCredentials(keys map[string]string) Option {
+	return func(o *options) { o.credentials = keys }
+}
 
 // WithMaxHSMsPerCluster sets the HSM quota of a cluster (default 28).
 func WithMaxHSMsPerCluster(n int) Option { return func(o *options) { o.maxHSMs = n } }
@@ -143,8 +155,12 @@ func New(backend HSMBackend, appliance Appliance, opts ...Option) (*Service, err
 		}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	var auth *awsjson.SigV4
+	if o.credentials != nil {
+		auth = awsjson.NewSigV4(SigningName, o.region, o.credentials)
+	}
 	s.api, err = awsjson.NewService(awsjson.Config{
-		Model: model, MessageField: "Message", Logger: o.logger,
+		Model: model, MessageField: "Message", Logger: o.logger, Auth: auth,
 		UnsupportedType: "CloudHsmInvalidRequestException", InternalType: "CloudHsmInternalFailureException",
 		Handlers: map[string]awsjson.Handler{
 			"CreateCluster":     awsjson.Op(s.createCluster),

@@ -24,8 +24,9 @@ import (
 	"github.com/kmsharness/kmsharness/kms"
 )
 
-// Credentials the harness's endpoints accept (any are accepted; these are
-// what it prints and uses itself).
+// Credentials the harness's KMS and CloudHSMv2 endpoints accept, besides
+// those given with WithAccessKey (any signature is accepted with
+// WithAuth(AuthNone)); these are what it prints and uses itself.
 const (
 	AccessKeyID     = "AKIAKMSHARNESS000000"
 	SecretAccessKey = "kmsharness-secret-access-key"
@@ -83,7 +84,8 @@ func (h *Harness) ClusterByID(id string) (*Cluster, bool) {
 // Start starts the control plane and its HSM backend. The returned Harness
 // is never nil: Close it even when Start fails, to release what did start.
 func Start(ctx context.Context, opts ...Option) (*Harness, error) {
-	o := options{backend: BackendProcess, region: "us-east-1", account: "111122223333", maxControlClusters: DefaultMaxControlClusters}
+	o := options{backend: BackendProcess, region: "us-east-1", account: "111122223333", maxControlClusters: DefaultMaxControlClusters,
+		auth: AuthSigV4}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -101,6 +103,9 @@ func (h *Harness) start(ctx context.Context) error {
 	if h.opts.backend != BackendProcess && h.opts.backend != BackendContainer {
 		return fmt.Errorf("backend %q does not exist; use %q or %q", h.opts.backend, BackendProcess, BackendContainer)
 	}
+	if h.opts.auth != AuthSigV4 && h.opts.auth != AuthNone {
+		return fmt.Errorf("authentication %q does not exist; use %q or %q", h.opts.auth, AuthSigV4, AuthNone)
+	}
 	RemoveLeftovers(h.log)
 	if h.dir == "" {
 		dir, lock, err := ownedTempDir()
@@ -115,6 +120,9 @@ func (h *Harness) start(ctx context.Context) error {
 	}
 	h.nodes = backend
 	cpOpts := []cloudhsm.Option{cloudhsm.WithRegion(h.opts.region), cloudhsm.WithAccount(h.opts.account), cloudhsm.WithLogger(h.log)}
+	if keys := h.accessKeys(); keys != nil {
+		cpOpts = append(cpOpts, cloudhsm.WithCredentials(keys))
+	}
 	if h.opts.delays != nil {
 		cpOpts = append(cpOpts, cloudhsm.WithDelays(*h.opts.delays))
 	}
@@ -170,6 +178,19 @@ func (h *Harness) serve(handler http.Handler) (string, error) {
 	return "http://" + l.Addr().String(), nil
 }
 
+// accessKeys returns the access keys the endpoints accept, or nil when they
+// do not authenticate requests.
+func (h *Harness) accessKeys() map[string]string {
+	if h.opts.auth == AuthNone {
+		return nil
+	}
+	keys := map[string]string{AccessKeyID: SecretAccessKey}
+	for id, secret := range h.opts.accessKeys {
+		keys[id] = secret
+	}
+	return keys
+}
+
 // KMSEndpoint returns the URL of the KMS API.
 func (h *Harness) KMSEndpoint() string { return h.kmsURL }
 
@@ -184,7 +205,11 @@ func (h *Harness) KMS() *kms.Service {
 }
 
 func (h *Harness) openKMS() (*kms.Service, error) {
-	opts := append([]kms.Option{kms.WithRegion(h.opts.region), kms.WithAccount(h.opts.account), kms.WithLogger(h.log)}, h.opts.kmsOptions...)
+	opts := []kms.Option{kms.WithRegion(h.opts.region), kms.WithAccount(h.opts.account), kms.WithLogger(h.log)}
+	if keys := h.accessKeys(); keys != nil {
+		opts = append(opts, kms.WithCredentials(keys))
+	}
+	opts = append(opts, h.opts.kmsOptions...)
 	if h.opts.dataDir != "" {
 		opts = append(opts, kms.WithDataDir(filepath.Join(h.dir, "kms")))
 	} else {

@@ -32,6 +32,8 @@ type options struct {
 	controlToken       string
 	maxControlClusters int
 	logger             *slog.Logger
+	auth               Auth
+	accessKeys         map[string]string
 }
 
 // WithKMSOptions passes options to the KMS front end (connect delay, store
@@ -86,3 +88,34 @@ func WithControlToken(token string) Option { return func(o *options) { o.control
 // HSM is a process or a container, and callers are expected to delete
 // what they made.
 func WithMaxControlClusters(n int) Option { return func(o *options) { o.maxControlClusters = n } }
+
+// Auth says how the KMS and CloudHSMv2 endpoints authenticate requests.
+type Auth string
+
+// The authentication modes.
+const (
+	// AuthSigV4 checks the AWS Signature Version 4 of every request against
+	// the harness's credentials (AccessKeyID, SecretAccessKey) and those
+	// given with WithAccessKey, answering as AWS does when it is missing,
+	// malformed, wrong, more than 5 minutes off or made with an unknown key
+	// (the default).
+	AuthSigV4 Auth = "sigv4"
+	// AuthNone accepts every request, signed or not (for clients that
+	// cannot sign).
+	AuthNone Auth = "none"
+)
+
+// WithAuth sets how the KMS and CloudHSMv2 endpoints authenticate requests
+// (AuthSigV4 by default).
+func WithAuth(a Auth) Option { return func(o *options) { o.auth = a } }
+
+// WithAccessKey adds an access key the endpoints accept besides the
+// harness's own; it may be given more than once.
+func WithAccessKey(accessKeyID, secretAccessKey string) Option {
+	return func(o *options) {
+		if o.accessKeys == nil {
+			o.accessKeys = map[string]string{}
+		}
+		o.accessKeys[accessKeyID] = secretAccessKey
+	}
+}

@@ -21,6 +21,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/kmsharness/kmsharness/harness"
+	"github.com/kmsharness/kmsharness/internal/testenv"
 	"github.com/kmsharness/kmsharness/suites"
 )
 
@@ -159,10 +160,9 @@ var _ = Describe("The KMS front end", func() {
 	})
 
 	It("answers operations it does not implement with UnsupportedOperationException", func(ctx SpecContext) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.KMSEndpoint(), strings.NewReader(`{"KeyId":"x","PolicyName":"default"}`))
+		req, err := testenv.AWSJSONRequest(ctx, h.KMSEndpoint()+"/", "TrentService.GetKeyPolicy", []byte(`{"KeyId":"x","PolicyName":"default"}`),
+			aws.Credentials{AccessKeyID: harness.AccessKeyID, SecretAccessKey: harness.SecretAccessKey}, "kms", h.Region(), time.Now())
 		Expect(err).NotTo(HaveOccurred())
-		req.Header.Set("X-Amz-Target", "TrentService.GetKeyPolicy")
-		req.Header.Set("Content-Type", "application/x-amz-json-1.1")
 		resp, err := http.DefaultClient.Do(req)
 		Expect(err).NotTo(HaveOccurred())
 		defer resp.Body.Close()
@@ -207,5 +207,42 @@ var _ = Describe("The KMS front end", func() {
 		got, err := decodeBase64(plain)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(bytes.Equal(got, []byte("through the aws CLI"))).To(BeTrue())
+
+		// The CLI signs; a wrong secret is refused as AWS refuses it.
+		wrong := exec.CommandContext(ctx, "aws", "kms", "--endpoint-url", h.KMSEndpoint(), "--region", h.Region(), "list-keys")
+		wrong.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+harness.AccessKeyID, "AWS_SECRET_ACCESS_KEY=not-the-secret", "AWS_EC2_METADATA_DISABLED=true")
+		out, err := wrong.CombinedOutput()
+		Expect(err).To(HaveOccurred())
+		Expect(string(out)).To(ContainSubstring("InvalidSignatureException"))
+	})
+
+	It("serves boto3, which signs every request", func(ctx SpecContext) {
+		if exec.CommandContext(ctx, "python3", "-c", "import boto3").Run() != nil {
+			Skip("boto3 is not installed (pip install boto3)")
+		}
+		script := `
+import os, sys, boto3, botocore.exceptions
+def client(service, endpoint, secret):
+    return boto3.client(service, endpoint_url=endpoint, region_name=os.environ["REGION"],
+                        aws_access_key_id=os.environ["KEY_ID"], aws_secret_access_key=secret)
+kms = client("kms", os.environ["KMS"], os.environ["SECRET"])
+key = kms.create_key()["KeyMetadata"]["KeyId"]
+blob = kms.encrypt(KeyId=key, Plaintext=b"through boto3", EncryptionContext={"app": "boto3"})["CiphertextBlob"]
+assert kms.decrypt(CiphertextBlob=blob, EncryptionContext={"app": "boto3"})["Plaintext"] == b"through boto3"
+assert len(kms.generate_random(NumberOfBytes=32)["Plaintext"]) == 32
+client("cloudhsmv2", os.environ["CLOUDHSM"], os.environ["SECRET"]).describe_clusters()
+try:
+    client("kms", os.environ["KMS"], "not-the-secret").list_keys()
+    sys.exit("a wrong secret was accepted")
+except botocore.exceptions.ClientError as e:
+    print(e.response["Error"]["Code"])
+`
+		cmd := exec.CommandContext(ctx, "python3", "-c", script)
+		cmd.Env = append(os.Environ(), "KMS="+h.KMSEndpoint(), "CLOUDHSM="+h.CloudHSMEndpoint(), "REGION="+h.Region(),
+			"KEY_ID="+harness.AccessKeyID, "SECRET="+harness.SecretAccessKey, "AWS_EC2_METADATA_DISABLED=true",
+			"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+		out, err := cmd.CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "%s", out)
+		Expect(strings.TrimSpace(string(out))).To(Equal("InvalidSignatureException"))
 	})
 })

@@ -43,6 +43,7 @@ type options struct {
 	sessionCheck    time.Duration
 	logger          *slog.Logger
 	stepHook        func(ctx context.Context, step Step, store string)
+	credentials     map[string]string
 }
 
 // Option configures a Service.
@@ -88,6 +89,16 @@ func WithHSMTimeout(d time.Duration) Option { return func(o *options) { o.hsmTim
 // it has no session with (added, restarted or reachable again) and logs in
 // there (default 1 s).
 func WithSessionCheck(d time.Duration) Option { return func(o *options) { o.sessionCheck = d } }
+
+// SigningName is the KMS API's service name in SigV4 credential scopes.
+const SigningName = "kms"
+
+// WithCredentials makes the API check the SigV4 signature of every request
+// against these access keys (access key ID → secret access key). Without
+// it requests are not authenticated.
+func WithCredentials(keys map[string]string) Option {
+	return func(o *options) { o.credentials = keys }
+}
 
 // WithLogger sets the logger; it never receives secrets or plaintext.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
@@ -217,7 +228,11 @@ func New(cloud Cloud, opts ...Option) (*Service, error) {
 		_ = db.close()
 		return nil, err
 	}
-	if s.api, err = awsjson.NewService(awsjson.Config{Model: model, MessageField: "message", Logger: o.logger,
+	var auth *awsjson.SigV4
+	if o.credentials != nil {
+		auth = awsjson.NewSigV4(SigningName, o.region, o.credentials)
+	}
+	if s.api, err = awsjson.NewService(awsjson.Config{Model: model, MessageField: "message", Logger: o.logger, Auth: auth,
 		UnsupportedType: "UnsupportedOperationException", InternalType: "KMSInternalException",
 		Handlers: s.handlers()}); err != nil {
 		_ = db.close()

@@ -10,6 +10,7 @@ import (
 // groups are the spec groups, each a function adding its specs for a config.
 var groups = []func(s *suite){
 	protocolSpecs,
+	authSpecs,
 	keyStoreLifecycleSpecs,
 	keyStoreValidationSpecs,
 	transientStateSpecs,

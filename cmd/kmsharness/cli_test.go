@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
@@ -166,7 +168,7 @@ var _ = Describe("kmsharness up", func() {
 	})
 
 	It("runs the conformance suites against an endpoint, with a report, and exits 1 when they fail", func() {
-		vars, _, _ := up("--deletion-day", "25ms")
+		vars, _, _ := up("--deletion-day", "25ms", "--access-key", "AKIAEXTRAKEY00000001:extra-secret")
 		dir := GinkgoT().TempDir()
 		conformance := func(endpoint string, args ...string) int {
 			cmd := exec.Command(bin, append([]string{"conformance", "--endpoint", endpoint}, args...)...)
@@ -180,12 +182,18 @@ var _ = Describe("kmsharness up", func() {
 		report := filepath.Join(dir, "report.md")
 		junit := filepath.Join(dir, "junit.xml")
 		Expect(conformance(vars["KMS_ENDPOINT"], "--control", vars["KMSHARNESS_CONTROL"], "--control-token", vars["KMSHARNESS_CONTROL_TOKEN"], "--report", report, "--junit-report", junit,
-			"--ginkgo.label-filter", "api:protocol || api:ListKeys || api:DeleteCustomKeyStore")).To(Equal(0))
+			"--ginkgo.label-filter", "api:protocol || api:auth || api:ListKeys || api:DeleteCustomKeyStore")).To(Equal(0))
 		md, err := os.ReadFile(report)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(string(md)).To(ContainSubstring("| ListKeys | "))
 		Expect(string(md)).To(MatchRegexp(`\d+ passed, 0 failed`))
 		Expect(junit).To(BeARegularFile())
+
+		// --access-key adds a key pair the endpoints accept.
+		status, errType := listKeys(vars["KMS_ENDPOINT"], aws.Credentials{AccessKeyID: "AKIAEXTRAKEY00000001", SecretAccessKey: "extra-secret"}, vars["AWS_REGION"])
+		Expect(status).To(Equal(200), errType)
+		status, errType = listKeys(vars["KMS_ENDPOINT"], aws.Credentials{AccessKeyID: "AKIAEXTRAKEY00000002", SecretAccessKey: "extra-secret"}, vars["AWS_REGION"])
+		Expect(errType).To(Equal("UnrecognizedClientException"), "status %d", status)
 
 		// A target that is not there fails every rule it is asked about.
 		Expect(conformance("http://127.0.0.1:9", "--ginkgo.label-filter", "api:protocol")).To(Equal(1))
@@ -202,9 +210,18 @@ var _ = Describe("kmsharness up", func() {
 		}
 	})
 
+	It("with --auth none, serves unsigned requests, which it refuses by default", func() {
+		vars, _, _ := up("--auth", "none")
+		status, errType := listKeys(vars["KMS_ENDPOINT"], aws.Credentials{}, vars["AWS_REGION"])
+		Expect(status).To(Equal(200), errType)
+		status, errType = listKeys(vars["KMS_ENDPOINT"], aws.Credentials{AccessKeyID: "AKIAANYTHING00000000", SecretAccessKey: "any"}, vars["AWS_REGION"])
+		Expect(status).To(Equal(200), errType)
+	})
+
 	It("exits 2 on a bad command line, and cluster create without a harness", func() {
 		for _, args := range [][]string{{"nope"}, {"up", "--hsms", "0"}, {"up", "--bogus"}, {"up", "--backend", "bogus"}, {"cluster", "create"},
-			{"fault", "list"}, {"cluster", "describe", "cluster-aaaaaaaaaaa"}} {
+			{"fault", "list"}, {"cluster", "describe", "cluster-aaaaaaaaaaa"},
+			{"up", "--auth", "maybe"}, {"up", "--access-key", "no-secret"}} {
 			cmd := exec.Command(bin, args...)
 			cmd.Env = append(os.Environ(), "KMSHARNESS_CONTROL=", "KMSHARNESS_CONTROL_TOKEN=")
 			session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
@@ -213,6 +230,17 @@ var _ = Describe("kmsharness up", func() {
 		}
 	})
 })
+
+// listKeys sends ListKeys to a KMS endpoint, signed with creds (unsigned
+// without an access key), and returns the status and the error type.
+func listKeys(endpoint string, creds aws.Credentials, region string) (int, string) {
+	req, err := testenv.AWSJSONRequest(context.Background(), endpoint+"/", "TrentService.ListKeys", []byte(`{}`), creds, "kms", region, time.Now())
+	Expect(err).NotTo(HaveOccurred())
+	resp, err := http.DefaultClient.Do(req)
+	Expect(err).NotTo(HaveOccurred())
+	defer resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType")
+}
 
 // nodesUnder lists hsmnode processes whose data directory is under dir.
 func nodesUnder(dir string) []string {

@@ -36,6 +36,8 @@ type upFlags struct {
 	connectDelay     time.Duration
 	controlToken     string
 	pauseAt          string
+	auth             string
+	accessKeys       []string
 }
 
 func newUpCommand() *cobra.Command {
@@ -55,6 +57,14 @@ until SIGINT or SIGTERM, then stops every HSM node and removes its files.`,
 			if b := harness.Backend(f.backend); b != harness.BackendProcess && b != harness.BackendContainer {
 				return usageError{fmt.Errorf("--backend %q: use %q or %q", f.backend, harness.BackendProcess, harness.BackendContainer)}
 			}
+			if f.auth != string(harness.AuthSigV4) && f.auth != string(harness.AuthNone) {
+				return usageError{fmt.Errorf("--auth must be sigv4 or none, not %q", f.auth)}
+			}
+			for _, pair := range f.accessKeys {
+				if id, secret, ok := strings.Cut(pair, ":"); !ok || id == "" || secret == "" {
+					return usageError{fmt.Errorf("--access-key wants ACCESS_KEY_ID:SECRET_ACCESS_KEY")}
+				}
+			}
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 				return usageError{fmt.Errorf("--log-level: %w", err)}
@@ -71,6 +81,8 @@ until SIGINT or SIGTERM, then stops every HSM node and removes its files.`,
 	cmd.Flags().DurationVar(&f.deletionDay, "deletion-day", 24*time.Hour, "how long a day of a key's deletion window lasts (conformance runs want it short, e.g. 25ms)")
 	cmd.Flags().DurationVar(&f.connectDelay, "connect-delay", kms.DefaultConnectDelay, "how long a custom key store stays CONNECTING")
 	cmd.Flags().StringVar(&f.controlToken, "control-token", "", "bearer token of the control API (default: a random one, printed as KMSHARNESS_CONTROL_TOKEN)")
+	cmd.Flags().StringVar(&f.auth, "auth", string(harness.AuthSigV4), "how the KMS and CloudHSMv2 endpoints authenticate requests: sigv4 (AWS Signature Version 4 with the printed credentials) or none")
+	cmd.Flags().StringArrayVar(&f.accessKeys, "access-key", nil, "another ACCESS_KEY_ID:SECRET_ACCESS_KEY pair the endpoints accept (repeatable)")
 	cmd.Flags().StringVar(&f.dataDir, "data-dir", "", "keep all state here and resume it on the next start (default: a temporary directory, removed at exit)")
 	// A failpoint for crash tests: the process stops at a step of the KMS
 	// front end (kms.Step, with #N for its Nth time) and says so on stderr,
@@ -95,7 +107,11 @@ func runUp(parent context.Context, f upFlags, level slog.Level, stdout, stderr i
 	}
 	opts := []harness.Option{harness.WithBackend(harness.Backend(f.backend)), harness.WithRegion(f.region),
 		harness.WithLockoutThreshold(f.lockoutThreshold), harness.WithLogger(log), harness.WithKMSOptions(kmsOpts...),
-		harness.WithControlToken(f.controlToken)}
+		harness.WithControlToken(f.controlToken), harness.WithAuth(harness.Auth(f.auth))}
+	for _, pair := range f.accessKeys {
+		id, secret, _ := strings.Cut(pair, ":")
+		opts = append(opts, harness.WithAccessKey(id, secret))
+	}
 	if f.dataDir != "" {
 		opts = append(opts, harness.WithDataDir(f.dataDir))
 	}

@@ -135,6 +135,9 @@ type Config struct {
 	UnsupportedType string
 	// InternalType is the error type for internal failures.
 	InternalType string
+	// Auth checks the signature of every request; nil accepts requests
+	// without one.
+	Auth *SigV4
 	// Logger receives request failures; never secrets.
 	Logger *slog.Logger
 }
@@ -168,8 +171,8 @@ func NewService(cfg Config) (*Service, error) {
 
 // ServeHTTP answers one request, in the order AWS's front end checks it:
 // the protocol (POST to /, the JSON 1.1 content type, a known
-// X-Amz-Target), then the body (read, decoded and validated in one pass),
-// then the operation.
+// X-Amz-Target), then the signature, then the body (read, decoded and
+// validated in one pass), then the operation.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	requestID := newRequestID()
 	w.Header().Set("x-amzn-RequestId", requestID)
@@ -178,10 +181,23 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, err)
 		return
 	}
+	var auth *authorization
+	if s.cfg.Auth != nil {
+		if auth, err = s.precheck(r); err != nil {
+			s.writeError(w, err)
+			return
+		}
+	}
 	body, err := readBody(w, r)
 	if err != nil {
 		s.writeError(w, err)
 		return
+	}
+	if auth != nil {
+		if aerr := s.cfg.Auth.verify(r.Context(), r, auth, body); aerr != nil {
+			s.writeError(w, aerr)
+			return
+		}
 	}
 	run := s.ops[op]
 	if run == nil {
@@ -209,6 +225,15 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", ContentType)
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b)
+}
+
+// precheck wraps SigV4.precheck so that a nil *Error stays a nil error.
+func (s *Service) precheck(r *http.Request) (*authorization, error) {
+	auth, err := s.cfg.Auth.precheck(r)
+	if err != nil {
+		return nil, err
+	}
+	return auth, nil
 }
 
 // route checks what AWS JSON 1.1 requires of a request before its body

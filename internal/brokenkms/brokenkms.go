@@ -28,8 +28,12 @@ type Variant struct {
 	response func(op string, req map[string]any, status int, body map[string]any) (int, map[string]any)
 }
 
-// Variants are the broken behaviours the suites must catch.
+// Variants are the broken behaviours the suites must catch. They are meant
+// to front a KMS that does not check signatures (harness.AuthNone): the
+// variants that rewrite requests would break a signature, and one of them
+// is precisely a front end that checks none.
 var Variants = []Variant{
+	{Name: "signature-not-checked", Rule: "answers a request signed with a wrong secret key with InvalidSignatureException", Labels: "api:auth"},
 	{Name: "duplicate-names-accepted", Rule: "refuses a taken name", Labels: "api:CreateCustomKeyStore && !kind:slow",
 		request: func(op string, body map[string]any) {
 			if op == "CreateCustomKeyStore" {
