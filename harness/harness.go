@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -172,9 +171,9 @@ func (h *Harness) serve(handler http.Handler) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	srv, capped := h.opts.limits.withDefaults().newServer(handler, l)
 	h.servers = append(h.servers, srv)
-	go func() { _ = srv.Serve(l) }()
+	go func() { _ = srv.Serve(capped) }()
 	return "http://" + l.Addr().String(), nil
 }
 

@@ -34,6 +34,7 @@ type options struct {
 	logger             *slog.Logger
 	auth               Auth
 	accessKeys         map[string]string
+	limits             ServerLimits
 }
 
 // WithKMSOptions passes options to the KMS front end (connect delay, store
@@ -119,3 +120,7 @@ func WithAccessKey(accessKeyID, secretAccessKey string) Option {
 		o.accessKeys[accessKeyID] = secretAccessKey
 	}
 }
+
+// WithServerLimits sets the timeouts and the connection cap of the
+// harness's HTTP servers; zero fields keep DefaultServerLimits.
+func WithServerLimits(l ServerLimits) Option { return func(o *options) { o.limits = l } }

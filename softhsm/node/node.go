@@ -50,6 +50,9 @@ type Config struct {
 	NoSync bool
 	// Logger receives the node's logs; it never receives a secret.
 	Logger *slog.Logger
+	// Limits bound what one client can hold of the node's server (zero
+	// fields take DefaultLimits).
+	Limits Limits
 }
 
 // Node is an open emulated HSM.

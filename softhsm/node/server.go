@@ -10,6 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
+
+	"golang.org/x/net/netutil"
 
 	"github.com/kmsharness/kmsharness/softhsm/hsmwire"
 	"github.com/kmsharness/kmsharness/softhsm/nodefiles"
@@ -17,6 +20,57 @@ import (
 
 // maxInFlightPerConn bounds how many requests of one connection run at once.
 const maxInFlightPerConn = 128
+
+// Limits bound what one client can hold of a node's server: a connection
+// that does not finish its TLS handshake, that never logs in and sends
+// nothing, that trickles a frame or that does not read its answers is
+// closed, and only so many connections are served at once (more wait to be
+// accepted until one closes). A logged-in session may stay idle as long as
+// its client wants, as on CloudHSM, where KMS keeps its kmsuser sessions
+// open while a store is CONNECTED; TCP keep-alives find dead peers.
+type Limits struct {
+	// HandshakeTimeout bounds the TLS handshake.
+	HandshakeTimeout time.Duration
+	// IdleTimeout closes a connection with no logged-in user that sends no
+	// frame for this long.
+	IdleTimeout time.Duration
+	// FrameTimeout bounds reading one frame once its first byte arrived.
+	FrameTimeout time.Duration
+	// WriteTimeout bounds writing one answer.
+	WriteTimeout time.Duration
+	// MaxConnections caps the connections served at once.
+	MaxConnections int
+}
+
+// DefaultLimits are the limits of a node unless Config.Limits sets them.
+var DefaultLimits = Limits{
+	HandshakeTimeout: 10 * time.Second,
+	IdleTimeout:      time.Minute,
+	FrameTimeout:     30 * time.Second,
+	WriteTimeout:     30 * time.Second,
+	MaxConnections:   1024,
+}
+
+// withDefaults fills the zero fields of l from DefaultLimits.
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits
+	if l.HandshakeTimeout > 0 {
+		d.HandshakeTimeout = l.HandshakeTimeout
+	}
+	if l.IdleTimeout > 0 {
+		d.IdleTimeout = l.IdleTimeout
+	}
+	if l.FrameTimeout > 0 {
+		d.FrameTimeout = l.FrameTimeout
+	}
+	if l.WriteTimeout > 0 {
+		d.WriteTimeout = l.WriteTimeout
+	}
+	if l.MaxConnections > 0 {
+		d.MaxConnections = l.MaxConnections
+	}
+	return d
+}
 
 // serverState tracks listeners and connections so Close can end them.
 type serverState struct {
@@ -32,17 +86,18 @@ type serverState struct {
 }
 
 // Listen opens a TLS listener on addr ("127.0.0.1:0" picks a free port)
-// presenting the node's certificate chain from its data directory.
+// presenting the node's certificate chain from its data directory, and
+// accepting at most Limits.MaxConnections connections at once.
 func (n *Node) Listen(addr string) (net.Listener, error) {
 	if _, err := n.certificate(nil); err != nil {
 		return nil, err
 	}
 	cfg := &tls.Config{GetCertificate: n.certificate, MinVersion: tls.VersionTLS12, DynamicRecordSizingDisabled: true}
-	l, err := tls.Listen("tcp", addr, cfg)
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("node: listen on %s: %w", addr, err)
 	}
-	return l, nil
+	return tls.NewListener(netutil.LimitListener(l, n.cfg.Limits.withDefaults().MaxConnections), cfg), nil
 }
 
 // certificate loads the TLS key pair, again whenever the chain file's
@@ -152,9 +207,18 @@ func (n *Node) serveConn(c net.Conn) {
 	sess := &session{}
 	defer n.endSession(sess)
 	defer func() { _ = c.Close() }()
+	limits := n.cfg.Limits.withDefaults()
+	if tc, ok := c.(*tls.Conn); ok {
+		_ = c.SetDeadline(time.Now().Add(limits.HandshakeTimeout))
+		if err := tc.Handshake(); err != nil {
+			return
+		}
+		_ = c.SetDeadline(time.Time{})
+	}
 
 	fw := hsmwire.NewFrameWriter(c)
 	respond := func(resp *hsmwire.Response) {
+		_ = c.SetWriteDeadline(time.Now().Add(limits.WriteTimeout))
 		if err := fw.WriteEncoded(func(buf []byte) []byte { return hsmwire.AppendResponse(buf, resp) }); err != nil {
 			_ = c.Close()
 		}
@@ -164,7 +228,7 @@ func (n *Node) serveConn(c net.Conn) {
 	sem := make(chan struct{}, maxInFlightPerConn)
 	br := bufio.NewReaderSize(c, 64<<10)
 	for {
-		body, err := hsmwire.ReadFrame(br)
+		body, err := readFrame(c, br, sess, limits)
 		if err != nil {
 			break
 		}
@@ -200,6 +264,24 @@ func isShort(op hsmwire.Op) bool {
 		return true
 	}
 	return false
+}
+
+// readFrame reads the connection's next frame: a connection without a
+// logged-in user may wait at most IdleTimeout for it to start, and a frame
+// that has started must arrive within FrameTimeout.
+func readFrame(c net.Conn, br *bufio.Reader, sess *session, limits Limits) ([]byte, error) {
+	if br.Buffered() == 0 {
+		idle := time.Time{}
+		if !sess.current().loggedIn {
+			idle = time.Now().Add(limits.IdleTimeout)
+		}
+		_ = c.SetReadDeadline(idle)
+		if _, err := br.Peek(1); err != nil {
+			return nil, err
+		}
+	}
+	_ = c.SetReadDeadline(time.Now().Add(limits.FrameTimeout))
+	return hsmwire.ReadFrame(br)
 }
 
 // runsConcurrently says which operations may overlap on one connection:
