@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // MaxFrame is the largest frame either side accepts (backups can be large).
@@ -237,19 +238,33 @@ func WriteFrame(w *bufio.Writer, body []byte) error {
 	return err
 }
 
-// ReadFrame reads one length-prefixed frame body.
+// frameChunk is how much of a frame ReadFrame reserves before its bytes
+// arrive: a peer that announces a large frame and sends little of it costs
+// little memory.
+const frameChunk = 64 << 10
+
+// ReadFrame reads one length-prefixed frame body. The memory it takes
+// grows with the bytes that arrive, not with the size announced.
 func ReadFrame(r *bufio.Reader) ([]byte, error) {
 	var n [4]byte
 	if _, err := io.ReadFull(r, n[:]); err != nil {
 		return nil, err
 	}
-	size := binary.BigEndian.Uint32(n[:])
+	size := int(binary.BigEndian.Uint32(n[:]))
 	if size > MaxFrame {
 		return nil, fmt.Errorf("frame of %d bytes exceeds %d: %w", size, MaxFrame, errMalformed)
 	}
-	body := make([]byte, size)
+	body := make([]byte, min(size, frameChunk))
 	if _, err := io.ReadFull(r, body); err != nil {
 		return nil, err
+	}
+	for len(body) < size {
+		have := len(body)
+		body = slices.Grow(body, min(size-have, have))
+		body = body[:min(size, cap(body))]
+		if _, err := io.ReadFull(r, body[have:]); err != nil {
+			return nil, err
+		}
 	}
 	return body, nil
 }
