@@ -27,7 +27,9 @@ func (m markers) make(listing string, lastSeq uint64) string {
 func (m markers) parse(listing, marker string) (uint64, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(marker)
 	prefix := listing + ":"
-	if err != nil || len(raw) != len(prefix)+8+16 || string(raw[:len(prefix)]) != prefix {
+	// A marker has one spelling: the decoder also accepts line breaks and
+	// set unused bits, which would let a changed marker through.
+	if err != nil || base64.RawURLEncoding.EncodeToString(raw) != marker || len(raw) != len(prefix)+8+16 || string(raw[:len(prefix)]) != prefix {
 		return 0, kmsError("InvalidMarkerException", "The marker is not valid for this request.")
 	}
 	payload, tag := raw[:len(prefix)+8], raw[len(prefix)+8:]
