@@ -1,13 +1,14 @@
 # kmsharness — build, run and test.
 #   make run    start the harness (process backend) and print its environment
 #   make test   run every suite, in parallel and randomized, with a JUnit report
+#   make fuzz   run every fuzz target for FUZZTIME each (10s by default)
 GO      ?= go
 BIN     := $(CURDIR)/bin
 REPORTS := $(CURDIR)/reports
 GINKGO  := $(GO) tool ginkgo
 IMAGE   ?= kmsharness/hsmnode:dev
 
-.PHONY: all build run test lint bench deps test-deps image clean
+.PHONY: all build run test lint bench fuzz deps test-deps image clean
 
 all: build
 
@@ -40,6 +41,19 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
+
+# Fuzz targets as package:target; each runs for FUZZTIME on its own (go test
+# fuzzes one target at a time). Crashers land in the package's
+# testdata/fuzz, where they stay as permanent seeds once fixed.
+FUZZTIME    ?= 10s
+FUZZ_TARGETS := ./internal/awsjson:FuzzDecode ./softhsm/hsmwire:FuzzDecodeRequest \
+	./softhsm/hsmwire:FuzzDecodeResponse ./softhsm/hsmwire:FuzzReadFrame ./kms:FuzzMarker ./kms:FuzzCiphertext
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "== $$t"; \
+		$(GO) test $${t%%:*} -run '^$$' -fuzz "^$${t##*:}$$" -fuzztime $(FUZZTIME) -parallel 1; \
+	done
 
 bench: deps
 	$(GO) test ./softhsm/node -run '^$$' -bench . -benchtime 3s -count 3
