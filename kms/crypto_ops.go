@@ -62,9 +62,19 @@ func (s *Service) checkedCryptoKey(k *key) (*cryptoKey, error) {
 	return ck, nil
 }
 
+// Bounds of the model that the operations keep as well, so that no input
+// the model check missed reaches an HSM or an allocation.
+const (
+	maxPlaintextBytes = 4096 // PlaintextType
+	maxRandomBytes    = 1024 // NumberOfBytesType
+)
+
 // seal encrypts plaintext under the key: in the HSMs for AWS_CLOUDHSM keys,
 // in process (AES-256-GCM) for AWS_KMS keys.
 func (s *Service) seal(ctx context.Context, ck *cryptoKey, plaintext []byte, encCtx map[string]string) ([]byte, error) {
+	if len(plaintext) > maxPlaintextBytes {
+		return nil, validation("1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length less than or equal to %d", maxPlaintextBytes)
+	}
 	aad := associatedData(ck.k.ARN, encCtx)
 	var iv, body []byte
 	if ck.hsms != nil {
@@ -290,6 +300,8 @@ func (s *Service) dataKey(ctx context.Context, body []byte) (*cryptoKey, []byte,
 		n = 16
 	case n == 0:
 		return nil, nil, nil, validation("Specify either KeySpec or NumberOfBytes.")
+	case n < 1 || n > maxRandomBytes:
+		return nil, nil, nil, numberOfBytesOutOfRange(n)
 	}
 	ck, err := s.cryptoKeyFor(in.KeyID)
 	if err != nil {
@@ -336,6 +348,9 @@ func (s *Service) generateRandom(ctx context.Context, body []byte) (any, error) 
 	if in.NumberOfBytes == 0 {
 		return nil, validation("1 validation error detected: Value null at 'numberOfBytes' failed to satisfy constraint: Member must not be null")
 	}
+	if in.NumberOfBytes < 1 || in.NumberOfBytes > maxRandomBytes {
+		return nil, numberOfBytesOutOfRange(in.NumberOfBytes)
+	}
 	if in.CustomKeyStoreID == "" {
 		out := make([]byte, in.NumberOfBytes)
 		_, _ = rand.Read(out)
@@ -364,4 +379,11 @@ func (s *Service) generateRandom(ctx context.Context, body []byte) (any, error) 
 		return nil, kmsError("KMSInternalException", "KMS cannot communicate with your CloudHSM cluster.")
 	}
 	return map[string]any{"Plaintext": out}, nil
+}
+
+func numberOfBytesOutOfRange(n int) error {
+	if n < 1 {
+		return validation("1 validation error detected: Value '%d' at 'numberOfBytes' failed to satisfy constraint: Member must have value greater than or equal to 1", n)
+	}
+	return validation("1 validation error detected: Value '%d' at 'numberOfBytes' failed to satisfy constraint: Member must have value less than or equal to %d", n, maxRandomBytes)
 }

@@ -76,3 +76,21 @@ var _ = Describe("The ciphertext format", func() {
 		Expect(associatedData("arn", map[string]string{"x": "1", "y": "2\"}"})).NotTo(Equal(a))
 	})
 })
+
+var _ = Describe("Handler bounds (a second line behind the model check)", func() {
+	m := markers{secret: bytes.Repeat([]byte{1}, 32)}
+	items := []uint64{1, 2, 3}
+	seq := func(v uint64) uint64 { return v }
+
+	It("page never fails, whatever the limit", func() {
+		for _, limit := range []int{-1, 0, 1, 1 << 62, int(^uint(0) >> 1)} {
+			out, _, err := page(m, "keys", items, seq, "", limit)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(out).NotTo(BeEmpty(), "limit %d", limit)
+		}
+		_, next, _ := page(m, "keys", items, seq, "", 1)
+		out, _, err := page(m, "keys", items, seq, next, int(^uint(0)>>1))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(out).To(Equal([]uint64{2, 3}))
+	})
+})

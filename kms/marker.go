@@ -42,7 +42,8 @@ func (m markers) parse(listing, marker string) (uint64, error) {
 }
 
 // page returns up to limit items (sorted by seq) after the marker, and the
-// marker of the next page ("" when there is none).
+// marker of the next page ("" when there is none). The model bounds limit
+// (1 to 1000); page bounds it too, so that no limit can make it fail.
 func page[T any](m markers, listing string, items []T, seq func(T) uint64, marker string, limit int) ([]T, string, error) {
 	start := 0
 	if marker != "" {
@@ -52,7 +53,7 @@ func page[T any](m markers, listing string, items []T, seq func(T) uint64, marke
 		}
 		start = sort.Search(len(items), func(i int) bool { return seq(items[i]) > after })
 	}
-	end := min(start+limit, len(items))
+	end := start + min(max(limit, 1), len(items)-start)
 	out := items[start:end]
 	next := ""
 	if end < len(items) {
