@@ -13,6 +13,10 @@ type aliasInput struct {
 	TargetKeyID string `json:"TargetKeyId"`
 }
 
+type aliasNameInput struct {
+	AliasName string
+}
+
 func checkAliasName(name string) error {
 	if !strings.HasPrefix(name, "alias/") || len(name) == len("alias/") {
 		return kmsError("InvalidAliasNameException", "Alias %s must begin with 'alias/' followed by a name.", name)
@@ -35,11 +39,7 @@ func (s *Service) aliasTarget(ref string) (*key, error) {
 	return k, nil
 }
 
-func (s *Service) createAlias(_ context.Context, body []byte) (any, error) {
-	var in aliasInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Service) createAlias(_ context.Context, in *aliasInput) (any, error) {
 	if err := checkAliasName(in.AliasName); err != nil {
 		return nil, err
 	}
@@ -59,11 +59,7 @@ func (s *Service) createAlias(_ context.Context, body []byte) (any, error) {
 	return struct{}{}, nil
 }
 
-func (s *Service) updateAlias(_ context.Context, body []byte) (any, error) {
-	var in aliasInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Service) updateAlias(_ context.Context, in *aliasInput) (any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, ok := s.aliases[in.AliasName]
@@ -79,11 +75,7 @@ func (s *Service) updateAlias(_ context.Context, body []byte) (any, error) {
 	return struct{}{}, nil
 }
 
-func (s *Service) deleteAlias(_ context.Context, body []byte) (any, error) {
-	var in aliasInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Service) deleteAlias(_ context.Context, in *aliasNameInput) (any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.aliases[in.AliasName]; !ok {
@@ -104,11 +96,7 @@ type aliasListEntry struct {
 	LastUpdatedDate *awsjson.Time `json:"LastUpdatedDate,omitempty"`
 }
 
-func (s *Service) listAliases(_ context.Context, body []byte) (any, error) {
-	var in listInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Service) listAliases(_ context.Context, in *listInput) (any, error) {
 	if in.Limit == 0 {
 		in.Limit = defaultListLimit
 	}

@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"errors"
 
-	"github.com/kmsharness/kmsharness/internal/awsjson"
 	"github.com/kmsharness/kmsharness/softhsm/hsmclient"
 	"github.com/kmsharness/kmsharness/softhsm/hsmwire"
 )
@@ -149,11 +148,7 @@ type encryptInput struct {
 	DryRun              bool
 }
 
-func (s *Service) encrypt(ctx context.Context, body []byte) (any, error) {
-	var in encryptInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Service) encrypt(ctx context.Context, in *encryptInput) (any, error) {
 	if err := checkAlgorithm(in.EncryptionAlgorithm); err != nil {
 		return nil, err
 	}
@@ -212,11 +207,7 @@ type decryptInput struct {
 	DryRun              bool
 }
 
-func (s *Service) decrypt(ctx context.Context, body []byte) (any, error) {
-	var in decryptInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Service) decrypt(ctx context.Context, in *decryptInput) (any, error) {
 	if err := checkAlgorithm(in.EncryptionAlgorithm); err != nil {
 		return nil, err
 	}
@@ -244,11 +235,7 @@ type reEncryptInput struct {
 	DryRun                         bool
 }
 
-func (s *Service) reEncrypt(ctx context.Context, body []byte) (any, error) {
-	var in reEncryptInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Service) reEncrypt(ctx context.Context, in *reEncryptInput) (any, error) {
 	for _, alg := range []string{in.SourceEncryptionAlgorithm, in.DestinationEncryptionAlgorithm} {
 		if err := checkAlgorithm(alg); err != nil {
 			return nil, err
@@ -285,11 +272,7 @@ type generateDataKeyInput struct {
 }
 
 // dataKey makes a data key and its ciphertext under the KMS key.
-func (s *Service) dataKey(ctx context.Context, body []byte) (*cryptoKey, []byte, []byte, error) {
-	var in generateDataKeyInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, nil, nil, err
-	}
+func (s *Service) dataKey(ctx context.Context, in *generateDataKeyInput) (*cryptoKey, []byte, []byte, error) {
 	n := in.NumberOfBytes
 	switch {
 	case n != 0 && in.KeySpec != "":
@@ -319,16 +302,16 @@ func (s *Service) dataKey(ctx context.Context, body []byte) (*cryptoKey, []byte,
 	return ck, plaintext, blob, nil
 }
 
-func (s *Service) generateDataKey(ctx context.Context, body []byte) (any, error) {
-	ck, pt, blob, err := s.dataKey(ctx, body)
+func (s *Service) generateDataKey(ctx context.Context, in *generateDataKeyInput) (any, error) {
+	ck, pt, blob, err := s.dataKey(ctx, in)
 	if err != nil {
 		return nil, err
 	}
 	return map[string]any{"CiphertextBlob": blob, "Plaintext": pt, "KeyId": ck.k.ARN}, nil
 }
 
-func (s *Service) generateDataKeyWithoutPlaintext(ctx context.Context, body []byte) (any, error) {
-	ck, _, blob, err := s.dataKey(ctx, body)
+func (s *Service) generateDataKeyWithoutPlaintext(ctx context.Context, in *generateDataKeyInput) (any, error) {
+	ck, _, blob, err := s.dataKey(ctx, in)
 	if err != nil {
 		return nil, err
 	}
@@ -340,11 +323,7 @@ type generateRandomInput struct {
 	CustomKeyStoreID string `json:"CustomKeyStoreId"`
 }
 
-func (s *Service) generateRandom(ctx context.Context, body []byte) (any, error) {
-	var in generateRandomInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Service) generateRandom(ctx context.Context, in *generateRandomInput) (any, error) {
 	if in.NumberOfBytes == 0 {
 		return nil, validation("1 validation error detected: Value null at 'numberOfBytes' failed to satisfy constraint: Member must not be null")
 	}

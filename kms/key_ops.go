@@ -23,11 +23,7 @@ type createKeyInput struct {
 	XksKeyID              string `json:"XksKeyId"`
 }
 
-func (s *Service) createKey(ctx context.Context, body []byte) (any, error) {
-	var in createKeyInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Service) createKey(ctx context.Context, in *createKeyInput) (any, error) {
 	if in.Origin == "" {
 		in.Origin = OriginAWSKMS
 	}
@@ -69,7 +65,7 @@ func (s *Service) newKey(description, origin string) *key {
 
 // createCloudHSMKey generates the key material in the store's cluster:
 // AES-256, non-extractable, owned by kmsuser, labelled with the key ARN.
-func (s *Service) createCloudHSMKey(ctx context.Context, in createKeyInput) (any, error) {
+func (s *Service) createCloudHSMKey(ctx context.Context, in *createKeyInput) (any, error) {
 	s.mu.Lock()
 	st, err := s.lookupStore(in.CustomKeyStoreID)
 	if err == nil {
@@ -136,13 +132,9 @@ func (in keyIDInput) keyRef() string { return in.KeyID }
 // keyInput is the input of an operation on one key.
 type keyInput interface{ keyRef() string }
 
-// onKey decodes body into an In, locks the service and runs fn with the key
-// the input names (in the forms kinds allows).
-func onKey[In keyInput](s *Service, body []byte, kinds keyRefKinds, fn func(in In, k *key) (any, error)) (any, error) {
-	var in In
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
+// onKey locks the service and runs fn with the key the input names (in the
+// forms kinds allows).
+func onKey[In keyInput](s *Service, in In, kinds keyRefKinds, fn func(in In, k *key) (any, error)) (any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k, err := s.resolveKey(in.keyRef(), kinds)
@@ -152,8 +144,8 @@ func onKey[In keyInput](s *Service, body []byte, kinds keyRefKinds, fn func(in I
 	return fn(in, k)
 }
 
-func (s *Service) describeKey(_ context.Context, body []byte) (any, error) {
-	return onKey(s, body, anyKeyRef, func(_ keyIDInput, k *key) (any, error) {
+func (s *Service) describeKey(_ context.Context, in *keyIDInput) (any, error) {
+	return onKey(s, in, anyKeyRef, func(_ *keyIDInput, k *key) (any, error) {
 		return map[string]any{"KeyMetadata": s.metadata(k)}, nil
 	})
 }
@@ -164,16 +156,17 @@ type listInput struct {
 	Marker string
 }
 
+type listKeysInput struct {
+	Limit  int
+	Marker string
+}
+
 type keyListEntry struct {
 	KeyID  string `json:"KeyId"`
 	KeyArn string `json:"KeyArn"`
 }
 
-func (s *Service) listKeys(_ context.Context, body []byte) (any, error) {
-	var in listInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Service) listKeys(_ context.Context, in *listKeysInput) (any, error) {
 	if in.Limit == 0 {
 		in.Limit = defaultListLimit
 	}
@@ -209,8 +202,8 @@ func (s *Service) removeKey(k *key) {
 
 // setState changes a key's state for EnableKey and DisableKey. A key of a
 // disconnected store stays Unavailable; the change shows on reconnect.
-func (s *Service) setState(body []byte, state string) (any, error) {
-	return onKey(s, body, keyIDOrARN, func(_ keyIDInput, k *key) (any, error) {
+func (s *Service) setState(in *keyIDInput, state string) (any, error) {
+	return onKey(s, in, keyIDOrARN, func(_ *keyIDInput, k *key) (any, error) {
 		if k.State == KeyPendingDeletion {
 			return nil, invalidState("%s is pending deletion.", k.ARN)
 		}
@@ -220,12 +213,12 @@ func (s *Service) setState(body []byte, state string) (any, error) {
 	})
 }
 
-func (s *Service) enableKey(_ context.Context, body []byte) (any, error) {
-	return s.setState(body, KeyEnabled)
+func (s *Service) enableKey(_ context.Context, in *keyIDInput) (any, error) {
+	return s.setState(in, KeyEnabled)
 }
 
-func (s *Service) disableKey(_ context.Context, body []byte) (any, error) {
-	return s.setState(body, KeyDisabled)
+func (s *Service) disableKey(_ context.Context, in *keyIDInput) (any, error) {
+	return s.setState(in, KeyDisabled)
 }
 
 type scheduleKeyDeletionInput struct {
@@ -235,8 +228,8 @@ type scheduleKeyDeletionInput struct {
 
 func (in scheduleKeyDeletionInput) keyRef() string { return in.KeyID }
 
-func (s *Service) scheduleKeyDeletion(_ context.Context, body []byte) (any, error) {
-	return onKey(s, body, keyIDOrARN, func(in scheduleKeyDeletionInput, k *key) (any, error) {
+func (s *Service) scheduleKeyDeletion(_ context.Context, in *scheduleKeyDeletionInput) (any, error) {
+	return onKey(s, in, keyIDOrARN, func(in *scheduleKeyDeletionInput, k *key) (any, error) {
 		if in.PendingWindowInDays == 0 {
 			in.PendingWindowInDays = 30
 		}
@@ -254,8 +247,8 @@ func (s *Service) scheduleKeyDeletion(_ context.Context, body []byte) (any, erro
 	})
 }
 
-func (s *Service) cancelKeyDeletion(_ context.Context, body []byte) (any, error) {
-	return onKey(s, body, keyIDOrARN, func(_ keyIDInput, k *key) (any, error) {
+func (s *Service) cancelKeyDeletion(_ context.Context, in *keyIDInput) (any, error) {
+	return onKey(s, in, keyIDOrARN, func(_ *keyIDInput, k *key) (any, error) {
 		if k.State != KeyPendingDeletion {
 			return nil, invalidState("%s is not pending deletion.", k.ARN)
 		}

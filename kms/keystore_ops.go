@@ -18,12 +18,12 @@ type createCustomKeyStoreInput struct {
 	TrustAnchorCertificate           string
 	KeyStorePassword                 string
 	CustomKeyStoreType               string
-	XksProxyURIEndpoint              string         `json:"XksProxyUriEndpoint"`
-	XksProxyURIPath                  string         `json:"XksProxyUriPath"`
-	XksProxyVpcEndpointServiceName   string         `json:"XksProxyVpcEndpointServiceName"`
-	XksProxyVpcEndpointServiceOwner  string         `json:"XksProxyVpcEndpointServiceOwner"`
-	XksProxyAuthenticationCredential map[string]any `json:"XksProxyAuthenticationCredential"`
-	XksProxyConnectivity             string         `json:"XksProxyConnectivity"`
+	XksProxyURIEndpoint              string    `json:"XksProxyUriEndpoint"`
+	XksProxyURIPath                  string    `json:"XksProxyUriPath"`
+	XksProxyVpcEndpointServiceName   string    `json:"XksProxyVpcEndpointServiceName"`
+	XksProxyVpcEndpointServiceOwner  string    `json:"XksProxyVpcEndpointServiceOwner"`
+	XksProxyAuthenticationCredential *struct{} `json:"XksProxyAuthenticationCredential"`
+	XksProxyConnectivity             string    `json:"XksProxyConnectivity"`
 }
 
 func (in createCustomKeyStoreInput) hasXks() bool {
@@ -38,11 +38,7 @@ func newStoreID() string {
 }
 
 // createCustomKeyStore follows the rules of spec §7.1 in order.
-func (s *Service) createCustomKeyStore(ctx context.Context, body []byte) (any, error) {
-	var in createCustomKeyStoreInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Service) createCustomKeyStore(ctx context.Context, in *createCustomKeyStoreInput) (any, error) {
 	if in.CustomKeyStoreType == "EXTERNAL_KEY_STORE" {
 		return nil, unsupported("External key stores are not supported by this emulator; use AWS_CLOUDHSM.")
 	}
@@ -60,7 +56,7 @@ func (s *Service) createCustomKeyStore(ctx context.Context, body []byte) (any, e
 	}
 
 	s.mu.Lock()
-	id, err := s.sameNameStore(in)
+	id, err := s.sameNameStore(*in)
 	s.mu.Unlock()
 	if id != "" || err != nil {
 		return storeIDOutput(id, err)
@@ -75,7 +71,7 @@ func (s *Service) createCustomKeyStore(ctx context.Context, body []byte) (any, e
 	defer s.mu.Unlock()
 	// Another create may have won meanwhile: the same store (whose ID an
 	// identical create answers too), the name, the last place of the quota.
-	if id, err := s.sameNameStore(in); id != "" || err != nil {
+	if id, err := s.sameNameStore(*in); id != "" || err != nil {
 		return storeIDOutput(id, err)
 	}
 	for _, st := range s.stores {
@@ -186,13 +182,9 @@ type storeIDInput struct {
 	CustomKeyStoreID string `json:"CustomKeyStoreId"`
 }
 
-// onStore decodes a {CustomKeyStoreId} body, locks the service and runs fn
-// with the store (CustomKeyStoreNotFoundException if none).
-func (s *Service) onStore(body []byte, fn func(st *keyStore) (any, error)) (any, error) {
-	var in storeIDInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
+// onStore locks the service and runs fn with the store the input names
+// (CustomKeyStoreNotFoundException if none).
+func (s *Service) onStore(in *storeIDInput, fn func(st *keyStore) (any, error)) (any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, err := s.lookupStore(in.CustomKeyStoreID)
@@ -211,11 +203,7 @@ func (s *Service) lookupStore(id string) (*keyStore, error) {
 	return st, nil
 }
 
-func (s *Service) connectCustomKeyStore(ctx context.Context, body []byte) (any, error) {
-	var in storeIDInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Service) connectCustomKeyStore(ctx context.Context, in *storeIDInput) (any, error) {
 	s.mu.Lock()
 	st, err := s.lookupStore(in.CustomKeyStoreID)
 	if err != nil {
@@ -252,8 +240,8 @@ func (s *Service) connectCustomKeyStore(ctx context.Context, body []byte) (any, 
 	return struct{}{}, nil
 }
 
-func (s *Service) disconnectCustomKeyStore(_ context.Context, body []byte) (any, error) {
-	return s.onStore(body, func(st *keyStore) (any, error) {
+func (s *Service) disconnectCustomKeyStore(_ context.Context, in *storeIDInput) (any, error) {
+	return s.onStore(in, func(st *keyStore) (any, error) {
 		if _, err := s.change(st, opDisconnect, succeeded, ""); err != nil {
 			return nil, err
 		}
@@ -273,11 +261,7 @@ type updateCustomKeyStoreInput struct {
 }
 
 // updateCustomKeyStore follows spec §7.2.
-func (s *Service) updateCustomKeyStore(ctx context.Context, body []byte) (any, error) {
-	var in updateCustomKeyStoreInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Service) updateCustomKeyStore(ctx context.Context, in *updateCustomKeyStoreInput) (any, error) {
 	if in.XksProxyURIEndpoint != "" || in.XksProxyURIPath != "" || in.XksProxyConnectivity != "" {
 		return nil, validation("Xks* parameters are not valid for a custom key store of type AWS_CLOUDHSM.")
 	}
@@ -355,8 +339,8 @@ func (s *Service) nameInUse(st *keyStore, name string) error {
 	return nil
 }
 
-func (s *Service) deleteCustomKeyStore(_ context.Context, body []byte) (any, error) {
-	return s.onStore(body, func(st *keyStore) (any, error) {
+func (s *Service) deleteCustomKeyStore(_ context.Context, in *storeIDInput) (any, error) {
+	return s.onStore(in, func(st *keyStore) (any, error) {
 		empty := outcome(true)
 		for _, k := range s.keys {
 			if k.StoreID == st.ID {
@@ -393,11 +377,7 @@ type customKeyStoreEntry struct {
 	CustomKeyStoreType     string        `json:"CustomKeyStoreType"`
 }
 
-func (s *Service) describeCustomKeyStores(_ context.Context, body []byte) (any, error) {
-	var in describeCustomKeyStoresInput
-	if err := awsjson.Decode(body, &in); err != nil {
-		return nil, err
-	}
+func (s *Service) describeCustomKeyStores(_ context.Context, in *describeCustomKeyStoresInput) (any, error) {
 	if in.Limit == 0 {
 		in.Limit = 1000
 	}
