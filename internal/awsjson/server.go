@@ -77,26 +77,6 @@ func (h opHandler[T]) bind(m *Model, op string) (operation, error) {
 	}, nil
 }
 
-// HandlerFunc is a handler that reads the body itself, after the service
-// has checked it against the model (decoding it into nothing).
-//
-// Deprecated: use Op, which decodes and checks in one pass, so that the
-// handler cannot see a value the check did not.
-type HandlerFunc func(ctx context.Context, body []byte) (any, error)
-
-func (h HandlerFunc) bind(m *Model, op string) (operation, error) {
-	p, err := m.compile(op, nil)
-	if err != nil {
-		return nil, err
-	}
-	return func(ctx context.Context, body []byte) (any, error) {
-		if err := decodeBody(p, body, reflect.Value{}); err != nil {
-			return nil, err
-		}
-		return h(ctx, body)
-	}, nil
-}
-
 // compile builds the plan of an operation's input for Go type t (nil to
 // validate only).
 func (m *Model) compile(op string, t reflect.Type) (*plan, error) {
@@ -335,19 +315,4 @@ func newRequestID() string {
 	_, _ = rand.Read(b)
 	h := hex.EncodeToString(b)
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
-
-// Decode unmarshals a request body that the service has checked into v,
-// for HandlerFunc handlers. It only fails for bodies the model allows but
-// v cannot hold, which it reports as a SerializationException.
-//
-// Deprecated: use Op, which decodes in the same pass as it checks.
-func Decode(body []byte, v any) error {
-	if len(strings.TrimSpace(string(body))) == 0 {
-		return nil
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return &Error{Type: "SerializationException", Status: http.StatusBadRequest, Message: "Request body could not be decoded: " + err.Error()}
-	}
-	return nil
 }
