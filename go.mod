@@ -22,6 +22,7 @@ require (
 	github.com/testcontainers/testcontainers-go v0.45.0
 	go.etcd.io/bbolt v1.5.0
 	golang.org/x/net v0.60.0
+	pgregory.net/rapid v1.3.0
 )
 
 require (
