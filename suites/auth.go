@@ -18,15 +18,15 @@ import (
 	"github.com/onsi/gomega"
 )
 
-// authCall sends ListKeys signed with creds at time at (unsigned when
-// creds has no access key), after change has altered the request, and
-// returns the status and the decoded body.
-func authCall(ctx context.Context, s *suite, creds aws.Credentials, at time.Time, change func(*http.Request)) (int, map[string]any) {
-	body := []byte(`{"Limit":1}`)
+// signedCall sends an AWS JSON 1.1 request with an arbitrary target and
+// body, signed with creds at time at (unsigned when creds has no access
+// key), after change (if any) has altered it, and returns the status,
+// headers and decoded body.
+func signedCall(ctx context.Context, s *suite, target string, body []byte, creds aws.Credentials, at time.Time, change func(*http.Request)) (int, http.Header, map[string]any) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.Endpoint+"/", bytes.NewReader(body))
 	gomega.Expect(err).NotTo(gomega.HaveOccurred())
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	req.Header.Set("X-Amz-Target", "TrentService.ListKeys")
+	req.Header.Set("X-Amz-Target", target)
 	if creds.AccessKeyID != "" {
 		sum := sha256.Sum256(body)
 		gomega.Expect(v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "kms", s.cfg.Region, at)).To(gomega.Succeed())
@@ -41,7 +41,14 @@ func authCall(ctx context.Context, s *suite, creds aws.Credentials, at time.Time
 	gomega.Expect(err).NotTo(gomega.HaveOccurred())
 	var out map[string]any
 	gomega.Expect(json.Unmarshal(raw, &out)).To(gomega.Succeed(), "body is JSON: %s", raw)
-	return resp.StatusCode, out
+	return resp.StatusCode, resp.Header, out
+}
+
+// authCall sends ListKeys as signedCall does and returns the status and
+// the decoded body.
+func authCall(ctx context.Context, s *suite, creds aws.Credentials, at time.Time, change func(*http.Request)) (int, map[string]any) {
+	status, _, out := signedCall(ctx, s, "TrentService.ListKeys", []byte(`{"Limit":1}`), creds, at, change)
+	return status, out
 }
 
 // refused asserts an authentication failure of type errType: a client

@@ -1,16 +1,10 @@
 package suites
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"io"
 	"net/http"
 	"time"
 
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
 )
@@ -18,22 +12,9 @@ import (
 // rawCall sends a signed AWS JSON 1.1 request with an arbitrary target and
 // body, and returns the status and decoded body.
 func rawCall(ctx context.Context, s *suite, target string, body []byte) (int, http.Header, map[string]any) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.Endpoint+"/", bytes.NewReader(body))
-	gomega.Expect(err).NotTo(gomega.HaveOccurred())
-	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	req.Header.Set("X-Amz-Target", target)
 	creds, err := s.cfg.Credentials.Retrieve(ctx)
 	gomega.Expect(err).NotTo(gomega.HaveOccurred())
-	sum := sha256.Sum256(body)
-	gomega.Expect(v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "kms", s.cfg.Region, time.Now())).To(gomega.Succeed())
-	resp, err := http.DefaultClient.Do(req)
-	gomega.Expect(err).NotTo(gomega.HaveOccurred())
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	gomega.Expect(err).NotTo(gomega.HaveOccurred())
-	var out map[string]any
-	gomega.Expect(json.Unmarshal(raw, &out)).To(gomega.Succeed(), "body is JSON: %s", raw)
-	return resp.StatusCode, resp.Header, out
+	return signedCall(ctx, s, target, body, creds, time.Now(), nil)
 }
 
 func protocolSpecs(s *suite) {

@@ -196,7 +196,7 @@ var _ = Describe("The one-pass decoder", func() {
 	It("refuses, when it starts, a handler whose input type does not fit the model", func() {
 		model, err := awsjson.LoadModel(awsjson.ModelKMS)
 		Expect(err).NotTo(HaveOccurred())
-		type misnamed struct{ limit, Limit2 int }
+		type misnamed struct{ Limit, Limit2 int }
 		_, err = awsjson.NewService(awsjson.Config{Model: model, Handlers: map[string]awsjson.Handler{
 			"ListKeys": awsjson.Op(func(context.Context, *misnamed) (any, error) { return nil, nil })}})
 		Expect(err).To(MatchError(ContainSubstring("Limit2 names no member")))
