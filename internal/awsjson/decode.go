@@ -190,10 +190,16 @@ var goName = map[string]string{
 	"float": "a Float", "double": "a Double",
 }
 
-func (d *decoder) enter() error {
+// open consumes the opening byte c of a structure, list or map of plan p,
+// one level deeper, or answers the value of another type.
+func (d *decoder) open(p *plan, c byte) error {
+	if d.sc.skipSpace() != c {
+		return d.typeError(p)
+	}
 	if d.depth++; d.depth > maxNesting {
 		return serializationError("The request body nests more than " + strconv.Itoa(maxNesting) + " levels deep.")
 	}
+	d.sc.pos++
 	return nil
 }
 
@@ -226,13 +232,9 @@ func (s *memberSet) add(i int) {
 }
 
 func (d *decoder) structure(p *plan, v reflect.Value) error {
-	if d.sc.skipSpace() != '{' {
-		return d.typeError(p)
-	}
-	if err := d.enter(); err != nil {
+	if err := d.open(p, '{'); err != nil {
 		return err
 	}
-	d.sc.pos++
 	seen, present := newMemberSet(p.count), newMemberSet(p.count)
 	for first := true; ; first = false {
 		more, err := d.sc.objectNext(first)
@@ -285,13 +287,9 @@ func (d *decoder) structure(p *plan, v reflect.Value) error {
 }
 
 func (d *decoder) list(p *plan, v reflect.Value) error {
-	if d.sc.skipSpace() != '[' {
-		return d.typeError(p)
-	}
-	if err := d.enter(); err != nil {
+	if err := d.open(p, '['); err != nil {
 		return err
 	}
-	d.sc.pos++
 	var out reflect.Value
 	if v.IsValid() {
 		out = reflect.MakeSlice(p.typ, 0, 4)
@@ -330,13 +328,9 @@ func (d *decoder) list(p *plan, v reflect.Value) error {
 }
 
 func (d *decoder) mapValue(p *plan, v reflect.Value) error {
-	if d.sc.skipSpace() != '{' {
-		return d.typeError(p)
-	}
-	if err := d.enter(); err != nil {
+	if err := d.open(p, '{'); err != nil {
 		return err
 	}
-	d.sc.pos++
 	var out reflect.Value
 	var keys map[string]struct{} // the keys seen, when there is no map to ask
 	if v.IsValid() {
