@@ -19,7 +19,9 @@ type ServerLimits struct {
 	// ReadTimeout bounds reading a whole request, body included.
 	ReadTimeout time.Duration
 	// WriteTimeout bounds the time from the end of a request's header to
-	// the end of its answer (the operation's own time included).
+	// the end of its answer (the operation's own time included: making a
+	// cluster through the control API takes a while on a loaded machine,
+	// and control.Client allows it control.DefaultTimeout).
 	WriteTimeout time.Duration
 	// IdleTimeout closes a keep-alive connection that waits this long for
 	// its next request.
@@ -33,7 +35,7 @@ type ServerLimits struct {
 var DefaultServerLimits = ServerLimits{
 	ReadHeaderTimeout: 10 * time.Second,
 	ReadTimeout:       30 * time.Second,
-	WriteTimeout:      2 * time.Minute,
+	WriteTimeout:      5 * time.Minute,
 	IdleTimeout:       90 * time.Second,
 	MaxConnections:    1024,
 }
