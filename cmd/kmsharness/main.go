@@ -5,6 +5,7 @@
 //	kmsharness fault list|inject|heal      drive the fault catalogue of the running harness
 //	kmsharness conformance --endpoint URL  run the conformance suites against any KMS endpoint
 //	kmsharness bench --endpoint URL --op encrypt  measure any KMS endpoint under load
+//	kmsharness chaos list|run|check        run chaos scenarios and check their histories
 //	kmsharness version                     print the version this binary was built from
 package main
 
@@ -24,7 +25,8 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newUpCommand(), newClusterCommand(), newFaultCommand(), newConformanceCommand(), newBenchCommand(), newVersionCommand())
+	root.AddCommand(newUpCommand(), newClusterCommand(), newFaultCommand(), newConformanceCommand(), newBenchCommand(), newChaosCommand(),
+		newVersionCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "kmsharness:", err)
 		os.Exit(exitCode(err))
