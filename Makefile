@@ -2,13 +2,14 @@
 #   make run    start the harness (process backend) and print its environment
 #   make test   run every suite, in parallel and randomized, with a JUnit report
 #   make fuzz   run every fuzz target for FUZZTIME each (10s by default)
+#   make chaos  run every built-in chaos scenario with short durations
 GO      ?= go
 BIN     := $(CURDIR)/bin
 REPORTS := $(CURDIR)/reports
 GINKGO  := $(GO) tool ginkgo
 IMAGE   ?= kmsharness/hsmnode:dev
 
-.PHONY: all build run test lint bench fuzz deps test-deps image clean
+.PHONY: all build run test lint bench fuzz deps test-deps image clean chaos
 
 all: build
 
@@ -35,6 +36,17 @@ test: test-deps build
 # image where base images can be pulled.
 image: deps
 	scripts/build-image.sh $(IMAGE)
+
+# Every built-in chaos scenario, each run for CHAOS_DURATION against a
+# harness of its own (about 3 minutes in all); the report of a run that
+# fails stays in reports/chaos/NAME.
+CHAOS_DURATION ?= 10s
+chaos: deps build
+	@mkdir -p $(REPORTS)/chaos; status=0; \
+	for s in $$($(BIN)/kmsharness chaos list --names); do \
+		KMSHARNESS_HSMNODE=$(BIN)/hsmnode $(BIN)/kmsharness chaos run $$s --duration $(CHAOS_DURATION) \
+			--report $(REPORTS)/chaos/$$s || status=1; \
+	done; exit $$status
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
