@@ -264,6 +264,13 @@ var _ = Describe("The checker", func() {
 			}),
 	)
 
+	It("puts a server error after a second's wait down to a slow cluster, not to the target", func() {
+		b := baseline()
+		b.h.Scenario.Expect.AllConnectedWithin = 100 * time.Millisecond
+		b.add(2100, 3300, scenarios.Operation{Call: "CreateKey", Store: store, Result: "fail", Error: &scenarios.CallError{Type: "KMSInternalException", Status: 500}})
+		Expect(b.failing()).To(BeEmpty())
+	})
+
 	It("allows an unknown outcome either way", func() {
 		for _, seen := range []string{"s0", "renamed"} {
 			b := baseline()

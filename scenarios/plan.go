@@ -210,11 +210,7 @@ func nemesisActions(s *Scenario, st Step, scale func(time.Duration) time.Duratio
 		deadline = DefaultDeadline
 	}
 	var out []Action
-	for k := 0; every > 0; k++ {
-		at := from + time.Duration(k)*every
-		if at >= to {
-			break
-		}
+	for k, at := 0, from; every > 0 && at >= from && at < to; k, at = k+1, at+every {
 		// Draw the fault, cluster and HSM; draw again (at most ten times)
 		// when the explicit steps hold that fault there then.
 		var a Action

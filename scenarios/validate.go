@@ -20,6 +20,8 @@ const (
 	maxOpTimeout    = 5 * time.Minute
 	minObserveEvery = 20 * time.Millisecond
 	maxObserveEvery = 10 * time.Second
+	minEvery        = 100 * time.Millisecond
+	maxStrikes      = 10000
 )
 
 var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
@@ -236,8 +238,15 @@ func (v *validator) step(path string, st Step, top bool) {
 			}
 			v.window(path, *st.From, to)
 		}
-		if st.Every <= 0 {
+		switch {
+		case st.Every <= 0:
 			v.fail(join(path, "every"), "required: how often the nemesis strikes")
+		case st.Every < minEvery:
+			v.fail(join(path, "every"), "at least %s", minEvery)
+		case v.s.Duration > 0 && st.Every > v.s.Duration:
+			v.fail(join(path, "every"), "%s is longer than the run (%s)", st.Every, v.s.Duration)
+		case st.From != nil && v.s.Duration > 0 && (v.s.Duration-*st.From)/st.Every > maxStrikes:
+			v.fail(join(path, "every"), "%s strikes more than %d times in the run", st.Every, maxStrikes)
 		}
 		if st.Hold < 0 || (st.Every > 0 && st.Hold >= st.Every) {
 			v.fail(join(path, "hold"), "must be shorter than every (%s)", st.Every)
