@@ -67,9 +67,6 @@ func classifyControl(err error) (string, *CallError) {
 	}
 	var se *control.StatusError
 	if !errors.As(err, &se) {
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-			return resultUnknown, nil
-		}
 		return resultUnknown, nil
 	}
 	ce := &CallError{Status: se.Status, Message: se.Message, Type: excControlRefusedError}
