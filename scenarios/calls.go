@@ -39,7 +39,9 @@ func classify(err error) (string, *CallError) {
 		return resultOK, nil
 	}
 	var re *awshttp.ResponseError
-	if !errors.As(err, &re) {
+	if !errors.As(err, &re) || re.HTTPStatusCode() == 0 {
+		// No answer: the SDK wraps a cut connection or a cancelled call
+		// in a response error without a response.
 		return resultUnknown, nil
 	}
 	ce := &CallError{Status: re.HTTPStatusCode()}

@@ -64,9 +64,11 @@ func checkDurability(a *analysis) Verdict {
 	// Ciphertexts: every decryption of an acknowledged ciphertext gives its
 	// plaintext; each one decrypts at the end.
 	producers := map[int]*Operation{}
+	byDigest := map[string]*Operation{}
 	for _, op := range a.ops {
 		if producesCiphertext(op.Call) && op.isOK() && op.Ciphertext != "" {
 			producers[op.ID] = op
+			byDigest[op.Ciphertext] = op
 		}
 	}
 	type ending struct {
@@ -76,10 +78,15 @@ func checkDurability(a *analysis) Verdict {
 	endings := map[int]*ending{}
 	decryptions := 0
 	for _, op := range a.ops {
-		if op.Call != callDecrypt && op.Call != callReEncrypt || op.Source == 0 {
+		if op.Call != callDecrypt && op.Call != callReEncrypt {
 			continue
 		}
 		src := producers[op.Source]
+		if op.Source == 0 && op.Call == callDecrypt {
+			// A decryption of the user's code names its ciphertext by
+			// digest only.
+			src = byDigest[op.Ciphertext]
+		}
 		if src == nil {
 			continue
 		}
@@ -108,6 +115,9 @@ func checkDurability(a *analysis) Verdict {
 	unverified := map[string][]*Operation{}
 	for _, id := range slices.Sorted(maps.Keys(producers)) {
 		src := producers[id]
+		if src.Workload == userWorkload {
+			continue // the run does not know the user's encryption contexts
+		}
 		if e := endings[id]; e == nil || !e.ok {
 			unverified[src.Store] = append(unverified[src.Store], src)
 			if e != nil && e.last != nil {

@@ -299,7 +299,7 @@ func planRows(a *analysis) []planRow {
 
 // timelineData assembles what the page's scripts draw.
 func timelineData(a *analysis) reportData {
-	d := reportData{End: max(a.end, 1), RunFrom: a.h.RunStart, RunTo: a.h.RunEnd}
+	d := reportData{End: max(a.end, 1), RunFrom: a.h.RunStart, RunTo: a.h.RunEnd, Faults: []reportFault{}, Lanes: []reportLane{}}
 	// The nemesis lane's windows are drawn from the fault list.
 	for _, w := range a.faults {
 		till := w.maybeTill

@@ -445,6 +445,21 @@ func (r *run) runPhase(ctx context.Context) {
 		defer clients.Done()
 		r.observe(ctx, stop)
 	}()
+	if len(r.opts.userCode) > 0 {
+		userCtx, cancelUser := context.WithCancel(ctx)
+		go func() {
+			<-stop
+			cancelUser()
+		}()
+		uc := r.userClient()
+		for _, fn := range r.opts.userCode {
+			clients.Add(1)
+			go func() {
+				defer clients.Done()
+				fn(userCtx, uc)
+			}()
+		}
+	}
 	nemesisDone := make(chan struct{})
 	go func() {
 		defer close(nemesisDone)

@@ -15,6 +15,9 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	kmssdk "github.com/aws/aws-sdk-go-v2/service/kms"
+
 	"github.com/kmsharness/kmsharness/harness"
 	"github.com/kmsharness/kmsharness/harness/containerbackend"
 	"github.com/kmsharness/kmsharness/internal/brokenkms"
@@ -168,6 +171,7 @@ var _ = Describe("A deliberately broken front end", Label("kind:chaos"), func() 
 			dom, err := testenv.RenderHTML(ctx, filepath.Join(dir, scenarios.ReportFile))
 			Expect(err).NotTo(HaveOccurred())
 			Expect(dom).To(ContainSubstring(`id="violation-0"`))
+			Expect(dom).To(MatchRegexp(`<svg id="timeline"[^>]*data-rendered="true"`), "the timeline's script ran")
 			Expect(dom).To(MatchRegexp(`<tr class="verdict fail" data-check="%s">`, regexp.QuoteMeta(variant.Check)))
 			Expect(dom).To(ContainSubstring(`class="involved"`), "the slice of history marks the operations involved")
 
@@ -239,5 +243,85 @@ var _ = Describe("A run", Label("kind:chaos"), func() {
 		}
 		Expect(dom).To(ContainSubstring(res.Replay))
 		Expect(os.ReadDir(dir)).To(HaveLen(2), "history.json and report.html; no visualisation for searches that passed")
+	}, SpecTimeout(3*time.Minute))
+})
+
+var _ = Describe("A user's own code as a client", Label("kind:chaos"), func() {
+	const scenario = `name: user-code
+duration: 3s
+keys: 1
+workload:
+  - op: describe
+    rate: 10/s
+steps:
+  - at: 1s
+    inject: node-hung
+    cluster: 0
+    hsm: 0
+  - at: 2s
+    heal: node-hung
+    cluster: 0
+    hsm: 0
+`
+	It("has its calls recorded, filed under their store and checked", func(ctx SpecContext) {
+		s, err := scenarios.Parse([]byte(scenario), "user-code.yaml")
+		Expect(err).NotTo(HaveOccurred())
+		res, err := scenarios.Run(ctx, harnessTarget(h, ""), s, scenarios.WithUserCode(func(ctx context.Context, c scenarios.UserClient) {
+			key := c.Stores[0].Keys[0]
+			ec := map[string]string{"app": "mine"}
+			for ctx.Err() == nil {
+				out, err := c.KMS.Encrypt(ctx, &kmssdk.EncryptInput{KeyId: aws.String(key), Plaintext: []byte("mine"), EncryptionContext: ec})
+				if err == nil {
+					_, _ = c.KMS.Decrypt(ctx, &kmssdk.DecryptInput{CiphertextBlob: out.CiphertextBlob, EncryptionContext: ec})
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.Passed()).To(BeTrue(), explain(res))
+		mine := 0
+		for _, op := range res.History.Operations {
+			if op.Workload == "user code" && op.Call == "Decrypt" && op.Result == "ok" {
+				mine++
+				Expect(op.Process).To(HavePrefix("user-"))
+				Expect(op.Store).To(Equal(res.History.Stores[0].ID), "filed under the key's store")
+			}
+		}
+		Expect(mine).To(BeNumerically(">", 10))
+	}, SpecTimeout(3*time.Minute))
+
+	It("fails the run when the target answers the user's code wrongly", func(ctx SpecContext) {
+		var variant brokenkms.ChaosVariant
+		for _, v := range brokenkms.ChaosVariants() {
+			if v.Check == scenarios.CheckErrors {
+				variant = v
+			}
+		}
+		broken := httptest.NewServer(variant.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.KMS().Handler().ServeHTTP(w, r)
+		})))
+		DeferCleanup(broken.Close)
+		s, err := scenarios.Parse([]byte(scenario), "user-code.yaml")
+		Expect(err).NotTo(HaveOccurred())
+		res, err := scenarios.Run(ctx, harnessTarget(h, broken.URL), s, scenarios.WithReportDir(GinkgoT().TempDir()),
+			scenarios.WithUserCode(func(ctx context.Context, c scenarios.UserClient) {
+				id := aws.String(c.Stores[0].ID)
+				_, _ = c.KMS.DisconnectCustomKeyStore(ctx, &kmssdk.DisconnectCustomKeyStoreInput{CustomKeyStoreId: id})
+				time.Sleep(200 * time.Millisecond)
+				_, _ = c.KMS.DisconnectCustomKeyStore(ctx, &kmssdk.DisconnectCustomKeyStoreInput{CustomKeyStoreId: id})
+			}))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(statuses(res)).To(HaveKeyWithValue(scenarios.CheckErrors, scenarios.StatusFail), explain(res))
+		var onUser bool
+		for _, v := range res.Violations() {
+			for _, id := range v.Ops {
+				for _, op := range res.History.Operations {
+					if op.ID == id && op.Workload == "user code" {
+						onUser = true
+					}
+				}
+			}
+		}
+		Expect(onUser).To(BeTrue(), "a violation names the user's call")
 	}, SpecTimeout(3*time.Minute))
 })

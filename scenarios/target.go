@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -51,6 +52,7 @@ type runOptions struct {
 	events    func(Event)
 	replay    func(seed uint64, duration time.Duration) string
 	logger    *slog.Logger
+	userCode  []func(ctx context.Context, c UserClient)
 }
 
 // Option configures Run.

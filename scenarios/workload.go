@@ -204,22 +204,40 @@ func randomBytes(rng *rand.Rand, n int) []byte {
 	return b
 }
 
-// encrypt encrypts plaintext under key; an acknowledged ciphertext joins
-// the store's pool.
-func (r *run) encrypt(ctx context.Context, p *process, st *runStore, key string, plaintext []byte) *Operation {
+// produce makes a call that answers a ciphertext under op.Key; an
+// acknowledged one joins the store's pool. op.Plaintext is the digest of
+// what the call encrypts when the run knows it; call returns the
+// plaintext when the answer brings it.
+func (r *run) produce(ctx context.Context, p *process, st *runStore, op Operation,
+	call func(ctx context.Context) (ciphertext, plaintext []byte, err error)) *Operation {
 	var blob []byte
-	op := r.do(ctx, p, Operation{Call: callEncrypt, Store: st.id, Key: key, Plaintext: digest(plaintext)}, func(ctx context.Context, op *Operation) error {
-		out, err := r.kms.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: plaintext, EncryptionContext: r.encryptionContext})
+	done := r.do(ctx, p, op, func(ctx context.Context, op *Operation) error {
+		ciphertext, plaintext, err := call(ctx)
 		if err == nil {
-			blob = out.CiphertextBlob
-			op.Ciphertext = digest(blob)
+			blob = ciphertext
+			op.Ciphertext = digest(ciphertext)
+			if plaintext != nil {
+				op.Plaintext = digest(plaintext)
+			}
 		}
 		return err
 	})
-	if op.isOK() {
-		st.addCiphertext(&cipherEntry{blob: blob, key: key, plaintext: op.Plaintext, producer: op.ID})
+	if done.isOK() {
+		st.addCiphertext(&cipherEntry{blob: blob, key: done.Key, plaintext: done.Plaintext, producer: done.ID})
 	}
-	return op
+	return done
+}
+
+// encrypt encrypts plaintext under key.
+func (r *run) encrypt(ctx context.Context, p *process, st *runStore, key string, plaintext []byte) *Operation {
+	return r.produce(ctx, p, st, Operation{Call: callEncrypt, Store: st.id, Key: key, Plaintext: digest(plaintext)},
+		func(ctx context.Context) ([]byte, []byte, error) {
+			out, err := r.kms.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: plaintext, EncryptionContext: r.encryptionContext})
+			if err != nil {
+				return nil, nil, err
+			}
+			return out.CiphertextBlob, nil, nil
+		})
 }
 
 // decrypt decrypts an acknowledged ciphertext, naming its key.
@@ -234,55 +252,41 @@ func (r *run) decrypt(ctx context.Context, p *process, st *runStore, ct *cipherE
 		})
 }
 
-// reEncrypt re-encrypts an acknowledged ciphertext under key; the new
-// ciphertext joins the pool with the same plaintext.
+// reEncrypt re-encrypts an acknowledged ciphertext under key: the new
+// ciphertext has the same plaintext.
 func (r *run) reEncrypt(ctx context.Context, p *process, st *runStore, ct *cipherEntry, key string) *Operation {
-	var blob []byte
-	op := r.do(ctx, p, Operation{Call: callReEncrypt, Store: st.id, Key: key, Source: ct.producer, Plaintext: ct.plaintext},
-		func(ctx context.Context, op *Operation) error {
+	return r.produce(ctx, p, st, Operation{Call: callReEncrypt, Store: st.id, Key: key, Source: ct.producer, Plaintext: ct.plaintext},
+		func(ctx context.Context) ([]byte, []byte, error) {
 			out, err := r.kms.ReEncrypt(ctx, &kms.ReEncryptInput{CiphertextBlob: ct.blob, SourceKeyId: aws.String(ct.key), DestinationKeyId: aws.String(key),
 				SourceEncryptionContext: r.encryptionContext, DestinationEncryptionContext: r.encryptionContext})
-			if err == nil {
-				blob = out.CiphertextBlob
-				op.Ciphertext = digest(blob)
+			if err != nil {
+				return nil, nil, err
 			}
-			return err
+			return out.CiphertextBlob, nil, nil
 		})
-	if op.isOK() {
-		st.addCiphertext(&cipherEntry{blob: blob, key: key, plaintext: ct.plaintext, producer: op.ID})
-	}
-	return op
 }
 
-// generateDataKey makes a data key under key; its ciphertext joins the
-// pool (with its plaintext when the call returns it).
+// generateDataKey makes a data key under key (its plaintext known when
+// the call returns it).
 func (r *run) generateDataKey(ctx context.Context, p *process, st *runStore, key string, withPlaintext bool) *Operation {
-	var blob []byte
-	call := callGenerateDataKey
-	if !withPlaintext {
-		call = callGenerateDataKeyWithoutPlaintext
-	}
-	op := r.do(ctx, p, Operation{Call: call, Store: st.id, Key: key}, func(ctx context.Context, op *Operation) error {
-		if withPlaintext {
-			out, err := r.kms.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String(key), KeySpec: types.DataKeySpecAes256, EncryptionContext: r.encryptionContext})
-			if err == nil {
-				blob = out.CiphertextBlob
-				op.Ciphertext, op.Plaintext = digest(blob), digest(out.Plaintext)
+	if withPlaintext {
+		return r.produce(ctx, p, st, Operation{Call: callGenerateDataKey, Store: st.id, Key: key}, func(ctx context.Context) ([]byte, []byte, error) {
+			out, err := r.kms.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String(key), KeySpec: types.DataKeySpecAes256,
+				EncryptionContext: r.encryptionContext})
+			if err != nil {
+				return nil, nil, err
 			}
-			return err
-		}
+			return out.CiphertextBlob, out.Plaintext, nil
+		})
+	}
+	return r.produce(ctx, p, st, Operation{Call: callGenerateDataKeyWithoutPlaintext, Store: st.id, Key: key}, func(ctx context.Context) ([]byte, []byte, error) {
 		out, err := r.kms.GenerateDataKeyWithoutPlaintext(ctx, &kms.GenerateDataKeyWithoutPlaintextInput{KeyId: aws.String(key),
 			KeySpec: types.DataKeySpecAes256, EncryptionContext: r.encryptionContext})
-		if err == nil {
-			blob = out.CiphertextBlob
-			op.Ciphertext = digest(blob)
+		if err != nil {
+			return nil, nil, err
 		}
-		return err
+		return out.CiphertextBlob, nil, nil
 	})
-	if op.isOK() {
-		st.addCiphertext(&cipherEntry{blob: blob, key: key, plaintext: op.Plaintext, producer: op.ID})
-	}
-	return op
 }
 
 // createKey makes a CloudHSM key in the store.
