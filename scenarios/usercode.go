@@ -82,6 +82,7 @@ func (r *run) userClient() UserClient {
 			out, md, callErr = next.HandleInitialize(ctx, in)
 			if callErr == nil {
 				recordAnswer(op, out.Result)
+				r.fileUnderStore(op)
 			}
 			return callErr
 		})
@@ -177,6 +178,9 @@ func recordAnswer(op *Operation, out any) {
 		op.Ciphertext = digest(v.CiphertextBlob)
 	case *kms.DecryptOutput:
 		op.Plaintext = digest(v.Plaintext)
+		if op.Key == "" {
+			op.Key = aws.ToString(v.KeyId)
+		}
 	case *kms.ReEncryptOutput:
 		op.Ciphertext = digest(v.CiphertextBlob)
 	case *kms.GenerateDataKeyOutput:
