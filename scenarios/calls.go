@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -89,10 +90,20 @@ type process struct {
 // secrets are strings that must never reach the history (passwords the run
 // knows); scrub replaces them.
 type secrets struct {
+	mu   sync.Mutex
 	list []string
 }
 
+// add remembers a secret.
+func (s *secrets) add(secret string) {
+	s.mu.Lock()
+	s.list = append(s.list, secret)
+	s.mu.Unlock()
+}
+
 func (s *secrets) scrub(text string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, secret := range s.list {
 		if secret != "" {
 			text = strings.ReplaceAll(text, secret, "***")

@@ -190,7 +190,7 @@ func (r *run) absorb(ctx context.Context, cluster string, report control.HealRep
 		}
 		if report.KMSUserPassword != "" {
 			c.password = report.KMSUserPassword
-			r.secrets.list = append(r.secrets.list, report.KMSUserPassword)
+			r.secrets.add(report.KMSUserPassword)
 			pending.KMSUserPassword = report.KMSUserPassword
 		}
 		if report.ClusterID != "" {

@@ -326,7 +326,7 @@ func (r *run) setup(ctx context.Context) error {
 			}
 			r.mu.Lock()
 			r.made = append(r.made, c.ClusterID)
-			r.secrets.list = append(r.secrets.list, c.KMSUserPassword)
+			r.secrets.add(c.KMSUserPassword)
 			r.mu.Unlock()
 			info, err := r.target.Control.Cluster(ctx, c.ClusterID)
 			if err != nil {
@@ -508,9 +508,10 @@ func (r *run) reportProgress(stop <-chan struct{}, done chan<- struct{}, start t
 // faultsInPlace describes the faults in place, for progress reports.
 func (r *run) faultsInPlace() []string {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	inPlace := slices.Clone(r.inPlace)
+	r.mu.Unlock()
 	var out []string
-	for _, f := range r.inPlace {
+	for _, f := range inPlace {
 		out = append(out, r.describeFault(f))
 	}
 	return out
@@ -518,6 +519,8 @@ func (r *run) faultsInPlace() []string {
 
 // describeFault names a fault request with the run's indexes.
 func (r *run) describeFault(f control.FaultRequest) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	s := f.Name
 	for _, c := range r.clusters {
 		if c.id == f.Cluster {

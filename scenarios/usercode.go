@@ -106,6 +106,8 @@ func (r *run) userClient() UserClient {
 		})
 	})
 	uc := UserClient{KMS: client}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, st := range r.stores {
 		uc.Stores = append(uc.Stores, UserStore{ID: st.id, ClusterID: r.clusters[st.index].id, Keys: append([]string(nil), st.keys...)})
 	}

@@ -430,13 +430,13 @@ func (c *workloadClient) lifecycle(ctx context.Context) {
 	r, p := c.run, c.p
 	cluster := r.clusters[r.scenario.Clusters+c.w.Spare+c.index]
 	r.mu.Lock()
-	password := cluster.password
+	clusterID, anchor, password := cluster.id, cluster.anchor, cluster.password
 	r.mu.Unlock()
 	name := fmt.Sprintf("chaos-%s-%s-%d", r.id, p.name, c.calls)
 	create := func(p *process) *Operation {
-		op := r.do(ctx, p, Operation{Call: callCreateStore, NewName: name, Cluster: cluster.id}, func(ctx context.Context, op *Operation) error {
+		op := r.do(ctx, p, Operation{Call: callCreateStore, NewName: name, Cluster: clusterID}, func(ctx context.Context, op *Operation) error {
 			out, err := r.kms.CreateCustomKeyStore(ctx, &kms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String(name),
-				CloudHsmClusterId: aws.String(cluster.id), TrustAnchorCertificate: aws.String(cluster.anchor), KeyStorePassword: aws.String(password)})
+				CloudHsmClusterId: aws.String(clusterID), TrustAnchorCertificate: aws.String(anchor), KeyStorePassword: aws.String(password)})
 			if err == nil {
 				op.Store = aws.ToString(out.CustomKeyStoreId)
 			}
@@ -510,7 +510,7 @@ func (c *workloadClient) lifecycle(ctx context.Context) {
 		finish(id)
 	}
 	if rotated {
-		c.resetPassword(ctx, cluster)
+		c.resetPassword(ctx, clusterID)
 	}
 }
 
@@ -538,9 +538,9 @@ func (c *workloadClient) concurrently(n int, fn func(p *process) *Operation) []*
 // resetPassword has the spare cluster's officer set kmsuser a new password
 // (the heal of invalid-credentials reports it) for the next store made on
 // it.
-func (c *workloadClient) resetPassword(ctx context.Context, cluster *runCluster) {
+func (c *workloadClient) resetPassword(ctx context.Context, clusterID string) {
 	r, p := c.run, c.p
-	req := faultRequest(faultInvalidCredentials, cluster.id, "")
+	req := faultRequest(faultInvalidCredentials, clusterID, "")
 	if op := r.inject(ctx, p, req, "reset"); !op.isOK() {
 		return
 	}
