@@ -59,7 +59,8 @@ lint:
 # testdata/fuzz, where they stay as permanent seeds once fixed.
 FUZZTIME    ?= 10s
 FUZZ_TARGETS := ./internal/awsjson:FuzzDecode ./softhsm/hsmwire:FuzzDecodeRequest \
-	./softhsm/hsmwire:FuzzDecodeResponse ./softhsm/hsmwire:FuzzReadFrame ./kms:FuzzMarker ./kms:FuzzCiphertext
+	./softhsm/hsmwire:FuzzDecodeResponse ./softhsm/hsmwire:FuzzReadFrame ./kms:FuzzMarker ./kms:FuzzCiphertext \
+	./control:FuzzDecodeRequest ./scenarios:FuzzParse
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
