@@ -3,8 +3,6 @@ package kms_test
 import (
 	"context"
 	"crypto/rand"
-	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
@@ -22,7 +20,7 @@ import (
 // benchHarness starts a harness for a benchmark (hsmnode built once).
 func benchHarness(b *testing.B) *harness.Harness {
 	b.Helper()
-	if _, err := testenv.BuildHSMNode(filepath.Join(os.TempDir(), "kmsharness-bench-bin")); err != nil {
+	if _, err := testenv.BuildHSMNode(testenv.BinDir("bench")); err != nil {
 		b.Fatal(err)
 	}
 	hh, err := harness.Start(context.Background())

@@ -16,6 +16,11 @@ func DirectToken() (tok *softhsm.Token, cleanup func(), err error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	defer func() {
+		if err != nil {
+			_ = os.RemoveAll(dir)
+		}
+	}()
 	conf, err := softhsm.WriteConfig(dir)
 	if err != nil {
 		return nil, nil, err

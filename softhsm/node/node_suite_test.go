@@ -28,6 +28,19 @@ import (
 // its own token in it.
 var module *softhsm.Module
 
+// TestMain closes the process's SoftHSM module and removes its token
+// directory once the specs and benchmarks are done.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if moduleDir != "" {
+		if module != nil {
+			_ = module.Close()
+		}
+		_ = os.RemoveAll(moduleDir)
+	}
+	os.Exit(code)
+}
+
 func TestNode(t *testing.T) {
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "node")
@@ -39,19 +52,28 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 })
 
+// moduleDir is the token directory of the process's SoftHSM module;
+// TestMain removes it.
+var moduleDir string
+
 // openModule opens the process's SoftHSM module once, for the specs and
 // the benchmarks alike (SoftHSM allows one per process). It stays open
-// until the process ends.
+// until TestMain closes it.
 var openModule = sync.OnceValues(func() (*softhsm.Module, error) {
 	dir, err := os.MkdirTemp("", "kmsharness-node-test-")
 	if err != nil {
 		return nil, err
 	}
+	moduleDir = dir
 	conf, err := softhsm.WriteConfig(dir)
 	if err != nil {
 		return nil, err
 	}
-	return softhsm.OpenModule(testenv.SoftHSMLibrary(), conf)
+	m, err := softhsm.OpenModule(testenv.SoftHSMLibrary(), conf)
+	if err == nil {
+		module = m
+	}
+	return m, err
 })
 
 // Passwords of the users every test cluster starts with.
