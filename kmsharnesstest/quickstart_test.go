@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/onsi/ginkgo/v2"
 )
 
 // moduleRoot is the checkout holding this package.
@@ -30,6 +32,11 @@ var quickstartBlock = regexp.MustCompile("(?s)<!-- quickstart: ([a-z_]+\\.go) --
 func TestREADMEQuickstartRunsInAFreshModule(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a module")
+	}
+	// This package's examples make it a Ginkgo suite, so `ginkgo -p` runs
+	// its plain tests in every parallel process: once is enough.
+	if suiteConfig, _ := ginkgo.GinkgoConfiguration(); suiteConfig.ParallelProcess > 1 {
+		t.Skip("run by Ginkgo's first parallel process")
 	}
 	root := moduleRoot(t)
 	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
