@@ -228,6 +228,12 @@ var _ = Describe("kmsharness up", func() {
 			Expect(err).NotTo(HaveOccurred())
 			Eventually(session).Should(gexec.Exit(2), "kmsharness %v", args)
 		}
+		// A missing argument is named, with the command's usage.
+		cmd := exec.Command(bin, "fault", "inject")
+		out, err := cmd.CombinedOutput()
+		Expect(err).To(HaveOccurred())
+		Expect(string(out)).To(ContainSubstring("usage: kmsharness fault inject NAME --cluster ID"))
+		Expect(strings.Count(string(out), "\n")).To(Equal(1), "one line")
 	})
 })
 
