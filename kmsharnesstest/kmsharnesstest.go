@@ -10,12 +10,16 @@
 //		env = kmsharnesstest.Start(GinkgoT())
 //	})
 //
-//	var _ = It("encrypts through a CloudHSM key store", func() {
+//	var _ = It("encrypts through a CloudHSM key store", func(ctx SpecContext) {
 //		store := env.ConnectedStore(GinkgoT())
 //		keyID := env.NewKey(GinkgoT(), store)
 //		_, err := env.KMS.Encrypt(ctx, &kms.EncryptInput{KeyId: &keyID, Plaintext: []byte("hi")})
 //		Expect(err).NotTo(HaveOccurred())
 //	})
+//
+// One Env per test package is the usual shape: Start in a BeforeSuite with
+// Ginkgo; with plain testing, Start costs a few seconds per call, so group
+// the tests that share one Env as subtests of one test (t.Run).
 //
 // Nothing needs installing beyond `go get` and SoftHSM2 (Debian/Ubuntu:
 // softhsm2; macOS: Homebrew's softhsm): the HSM node program is built from
@@ -57,7 +61,8 @@ type Env struct {
 	// Harness is the running harness: faults, more clusters, endpoints.
 	Harness *harness.Harness
 	// Cluster is a ready cluster (ACTIVE, kmsuser created, two HSMs in two
-	// zones) that no store uses yet.
+	// zones) that no store uses yet, for a test that makes its own store
+	// with the AWS SDK; NewStore and ConnectedStore make a cluster each.
 	Cluster *harness.Cluster
 	// KMS is an AWS SDK client of the harness's KMS endpoint.
 	KMS *kms.Client

@@ -89,10 +89,12 @@ func (e *Env) Disconnect(tb TB, st Store) {
 	e.WaitForState(tb, st.ID, types.ConnectionStateTypeDisconnected)
 }
 
-// Repair follows AWS's repair path after a heal: the store (DISCONNECTED)
-// is updated with what the heal reported — a new kmsuser password, a new
-// related cluster — and connected again; it returns the store's
-// description once the connect ends.
+// Repair follows AWS's repair path after a heal: the store, which must be
+// DISCONNECTED (after a failed connect, call Disconnect first, as AWS
+// requires), is updated with what the heal reported — a new kmsuser
+// password, a new related cluster, or nothing for faults such as
+// network-errors that change neither — and connected again; it returns the
+// store's description once the connect ends.
 func (e *Env) Repair(tb TB, st Store, report faults.Report) types.CustomKeyStoresListEntry {
 	tb.Helper()
 	update := &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)}

@@ -45,7 +45,8 @@ custom key store (connecting it if DISCONNECTED); --store new creates one from
 --print-env exports) and leaves it for reuse. generate-random draws from the
 store's cluster when --store is given; create-key creates keys in it.
 
-  eval "$(kmsharness up --print-env)" &
+  kmsharness up --print-env > kmsharness.env &     # in one shell: wait for the file,
+  . ./kmsharness.env                                # then read its exports
   kmsharness bench --op encrypt -c 8 -d 10s                  # AWS_KMS key
   kmsharness bench --op encrypt -c 8 -d 10s --store new      # CloudHSM key
   kmsharness bench --op create-key -c 8 -n 10000 --batch 1000 --store cks-...`,

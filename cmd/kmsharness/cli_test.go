@@ -234,6 +234,11 @@ var _ = Describe("kmsharness up", func() {
 		Expect(err).To(HaveOccurred())
 		Expect(string(out)).To(ContainSubstring("usage: kmsharness fault inject NAME --cluster ID"))
 		Expect(strings.Count(string(out), "\n")).To(Equal(1), "one line")
+		// An HSM fault without --hsm says where HSM IDs come from.
+		cmd = exec.Command(bin, "fault", "inject", "node-killed", "--cluster", "cluster-aaaaaaaaaaa")
+		out, err = cmd.CombinedOutput()
+		Expect(err).To(HaveOccurred())
+		Expect(string(out)).To(ContainSubstring("kmsharness cluster describe cluster-aaaaaaaaaaa lists the cluster's HSMs"))
 	})
 })
 

@@ -48,6 +48,9 @@ asking any harness.`,
 		if cluster == "" {
 			return control.FaultRequest{}, usageError{fmt.Errorf("--cluster is required (kmsharness cluster describe ID lists HSMs)")}
 		}
+		if hsm == "" && builtinNeedsHSM(args[0]) {
+			return control.FaultRequest{}, usageError{fmt.Errorf("%s acts on one HSM: give --hsm ID (kmsharness cluster describe %s lists the cluster's HSMs)", args[0], cluster)}
+		}
 		return control.FaultRequest{Name: args[0], Cluster: cluster, HSM: hsm}, nil
 	}
 	inject := &cobra.Command{
@@ -121,4 +124,16 @@ func printFaults(w io.Writer, entries []control.Fault) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Name, code, scope, e.Description)
 	}
 	return tw.Flush()
+}
+
+// builtinNeedsHSM says whether name is a fault of kmsharness's own
+// catalogue that acts on one HSM (other targets' catalogues are checked by
+// the target itself).
+func builtinNeedsHSM(name string) bool {
+	for _, e := range faults.Catalogue() {
+		if e.Name == name {
+			return e.NeedsHSM
+		}
+	}
+	return false
 }
