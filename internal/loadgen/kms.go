@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/kmsharness/kmsharness/internal/sdkbody"
 )
 
 // The operations a bench drives.
@@ -80,9 +82,15 @@ type Prepared struct {
 // NewClient returns one KMS client for every worker: credentials and
 // region come from the environment and shared configuration as the aws CLI
 // reads them; endpoint, if set, overrides the service's. The client does
-// not retry (a bench counts failures rather than hiding them) and keeps an
-// idle connection per worker.
+// not retry (a bench counts failures rather than hiding them), keeps an
+// idle connection per worker, and sends request bodies so that the SDK's
+// early close of a body cannot fail a call (see package sdkbody).
 func NewClient(ctx context.Context, endpoint, region string, workers int) (*kms.Client, error) {
+	return newClient(ctx, endpoint, region, workers, func(*http.Transport) {})
+}
+
+// newClient is NewClient with a last change to the transport.
+func newClient(ctx context.Context, endpoint, region string, workers int, tune func(*http.Transport)) (*kms.Client, error) {
 	var opts []func(*config.LoadOptions) error
 	if region != "" {
 		opts = append(opts, config.WithRegion(region))
@@ -94,10 +102,11 @@ func NewClient(ctx context.Context, endpoint, region string, workers int) (*kms.
 	if cfg.Region == "" {
 		return nil, errors.New("no region: set AWS_REGION or --region")
 	}
-	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+	transport := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 		t.MaxIdleConns = max(t.MaxIdleConns, workers)
 		t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, workers)
-	})
+	}, tune).GetTransport()
+	httpClient := &http.Client{Transport: sdkbody.Wrap(transport)}
 	return kms.NewFromConfig(cfg, func(o *kms.Options) {
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
