@@ -30,13 +30,16 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/kmsharness/kmsharness/harness"
+	"github.com/kmsharness/kmsharness/internal/sdkbody"
 	kmsfront "github.com/kmsharness/kmsharness/kms"
 )
 
@@ -123,7 +126,10 @@ func Start(tb TB, opts ...Option) *Env {
 	}
 }
 
-// NewKMSClient returns an AWS SDK KMS client of a kmsharness endpoint.
+// NewKMSClient returns an AWS SDK KMS client of a kmsharness endpoint. Its
+// HTTP client sends request bodies so that the SDK's early close of a body
+// cannot fail a call whose body is over 4 KiB (see internal/sdkbody).
 func NewKMSClient(endpoint, region string, creds aws.CredentialsProvider) *kms.Client {
-	return kms.New(kms.Options{Region: region, BaseEndpoint: aws.String(endpoint), Credentials: creds})
+	httpClient := &http.Client{Transport: sdkbody.Wrap(awshttp.NewBuildableClient().GetTransport())}
+	return kms.New(kms.Options{Region: region, BaseEndpoint: aws.String(endpoint), Credentials: creds, HTTPClient: httpClient})
 }
