@@ -35,13 +35,14 @@ var errAbandoned = errors.New("the connect was abandoned")
 // still in that CONNECTING (the same epoch): a disconnect meanwhile leaves
 // the connect stale.
 func (s *Service) startConnect(st *keyStore) {
-	s.replaceSession(st.ID)
+	old := s.sessions[st.ID]
 	ctx, cancel := context.WithCancel(s.ctx)
 	sess := &storeSession{cancel: cancel, done: make(chan struct{})}
 	s.sessions[st.ID] = sess
 	attempt, snapshot := st.epoch, *st
 	s.async(func(context.Context) {
 		defer close(sess.done)
+		s.endPrevious(ctx, st.ID, old)
 		s.holdAt(ctx, st.ID, TransitionConnect)
 		hsms, err := s.connect(ctx, st, attempt, &snapshot)
 		s.settleConnect(ctx, st, attempt, sess, hsms, err)
@@ -69,9 +70,7 @@ func (s *Service) settleConnect(ctx context.Context, st *keyStore, attempt uint6
 	switch {
 	case v != proceed:
 		s.mu.Unlock()
-		if hsms != nil {
-			hsms.Close()
-		}
+		s.endSessions(ctx, st.ID, hsms)
 		s.log.Info("an abandoned connect ended", "store", st.ID)
 		return
 	case out == succeeded:
@@ -96,13 +95,7 @@ func (s *Service) startDisconnect(st *keyStore) {
 	attempt := st.epoch
 	s.async(func(ctx context.Context) {
 		defer close(sess.done)
-		if old != nil {
-			old.cancel()
-			<-old.done
-			if old.hsms != nil {
-				old.hsms.Close()
-			}
-		}
+		s.endPrevious(ctx, st.ID, old)
 		s.holdAt(ctx, st.ID, TransitionDisconnect)
 		sleep(ctx, s.opts.disconnectDelay)
 		s.mu.Lock()
@@ -116,14 +109,40 @@ func (s *Service) startDisconnect(st *keyStore) {
 	})
 }
 
-// replaceSession ends any previous runtime of the store; s.mu is held.
-func (s *Service) replaceSession(storeID string) {
+// dropSession ends the runtime of a deleted store in the background; s.mu
+// is held.
+func (s *Service) dropSession(storeID string) {
 	if old, ok := s.sessions[storeID]; ok {
-		old.cancel()
-		if old.hsms != nil {
-			old.hsms.Close()
-		}
 		delete(s.sessions, storeID)
+		s.async(func(ctx context.Context) { s.endPrevious(ctx, storeID, old) })
+	}
+}
+
+// endPrevious ends the runtime a store's new work replaces (nil: none): it
+// abandons the work in progress, waits for it to end, and logs kmsuser out
+// of the HSMs it kept. The new work goes on only then, so that no login of
+// the store's earlier attempt refuses its next one.
+func (s *Service) endPrevious(ctx context.Context, storeID string, old *storeSession) {
+	if old == nil {
+		return
+	}
+	old.cancel()
+	<-old.done
+	s.endSessions(ctx, storeID, old.hsms) // set before done was closed
+}
+
+// endSessions logs kmsuser out of every HSM of hsms (nil: none) and closes
+// the connections, waiting for each HSM's answer within the HSM timeout,
+// even when ctx is cancelled: after Close alone an HSM would count kmsuser
+// logged in until it noticed the closed connection, which a busy HSM or a
+// slow network delays, and the store's next connect would be refused
+// USER_LOGGED_IN by the store's own earlier login.
+func (s *Service) endSessions(ctx context.Context, storeID string, hsms *hsmclient.Cluster) {
+	if hsms == nil {
+		return
+	}
+	if err := hsms.Release(context.WithoutCancel(ctx)); err != nil {
+		s.log.Warn("an HSM did not confirm kmsuser's logout; it ends the login when it notices the closed connection", "store", storeID, "err", err)
 	}
 }
 
@@ -156,20 +175,19 @@ func (s *Service) connect(ctx context.Context, st *keyStore, attempt uint64, sna
 	if err != nil {
 		return nil, err
 	}
-	closeAll := func() {
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	}
+	hsms := hsmclient.NewCluster(conns...)
+	hsms.AttemptTimeout = s.opts.hsmTimeout
+	// Every way out but success ends the logins this attempt made or sent
+	// (a login whose answer a cancellation cut short may still succeed).
 	took, err := s.loginAll(ctx, conns, snap)
 	if err != nil {
-		closeAll()
+		s.endSessions(ctx, st.ID, hsms)
 		return nil, err
 	}
 	s.step(ctx, StepConnectLoggedIn, st.ID)
 	if len(unreached) == 0 {
 		if err := s.rotate(ctx, st, attempt, conns, took); err != nil {
-			closeAll()
+			s.endSessions(ctx, st.ID, hsms)
 			return nil, err
 		}
 	} else {
@@ -178,8 +196,6 @@ func (s *Service) connect(ctx context.Context, st *keyStore, attempt uint64, sna
 		// reaches every HSM rotates.
 		s.log.Warn("kmsuser's password is not rotated: some ACTIVE HSMs are out of reach", "store", st.ID, "hsms", unreached)
 	}
-	hsms := hsmclient.NewCluster(conns...)
-	hsms.AttemptTimeout = s.opts.hsmTimeout
 	return hsms, nil
 }
 
@@ -355,7 +371,10 @@ func (s *Service) rejoin(ctx context.Context, st *keyStore, hsmID string, anchor
 		return err
 	}
 	if _, err := s.loginKMSUser(ctx, c, st); err != nil {
-		_ = c.Close()
+		// A login cut short by the timeout may still succeed there.
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.hsmTimeout)
+		_ = c.Release(rctx)
+		rcancel()
 		return err
 	}
 	hsms.Add(c)

@@ -354,7 +354,7 @@ func (s *Service) deleteCustomKeyStore(_ context.Context, in *storeIDInput) (any
 		if !empty {
 			return nil, kmsError("CustomKeyStoreHasCMKsException", "Custom key store %s still contains KMS keys.", st.ID)
 		}
-		s.replaceSession(st.ID)
+		s.dropSession(st.ID)
 		return struct{}{}, nil
 	})
 }

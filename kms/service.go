@@ -255,13 +255,14 @@ func (s *Service) Close() error {
 	s.endHolds("")
 	s.wg.Wait()
 	s.mu.Lock()
-	for _, sess := range s.sessions {
-		if sess.hsms != nil {
-			sess.hsms.Close()
-		}
-	}
+	sessions := s.sessions
 	s.sessions = map[string]*storeSession{}
 	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for id, sess := range sessions {
+		wg.Go(func() { s.endSessions(context.Background(), id, sess.hsms) })
+	}
+	wg.Wait()
 	err := s.db.close()
 	if s.tempDB != "" {
 		err = errors.Join(err, os.Remove(s.tempDB))

@@ -101,6 +101,27 @@ func (cl *Cluster) Close() {
 	}
 }
 
+// Release logs out of every HSM at once, each within the attempt timeout,
+// and closes the cluster: when it returns nil, no HSM counts the user as
+// logged in through it any more (see Conn.Release).
+func (cl *Cluster) Release(ctx context.Context) error {
+	cl.mu.Lock()
+	cl.closed = true
+	conns := cl.conns
+	cl.mu.Unlock()
+	errs := make([]error, len(conns))
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Go(func() {
+			actx, cancel := context.WithTimeout(ctx, cl.attemptTimeout())
+			defer cancel()
+			errs[i] = c.Release(actx)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
 func (cl *Cluster) attemptTimeout() time.Duration {
 	if cl.AttemptTimeout > 0 {
 		return cl.AttemptTimeout

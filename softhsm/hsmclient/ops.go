@@ -2,6 +2,8 @@ package hsmclient
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/kmsharness/kmsharness/softhsm/hsmwire"
 )
@@ -25,6 +27,23 @@ func (c *Conn) LoginExclusive(ctx context.Context, user, password string) error 
 func (c *Conn) Logout(ctx context.Context) error {
 	_, err := c.call(ctx, &hsmwire.Request{Op: hsmwire.OpLogout})
 	return err
+}
+
+// Release logs the connection's user out, waiting within ctx for the
+// node's answer, then closes the connection. After Close alone the login
+// ends only when the node notices the closed connection, which a busy node
+// or a slow network delays: an exclusive login right after it would be
+// refused. When Release returns nil, the node has ended the login (or the
+// connection had none).
+func (c *Conn) Release(ctx context.Context) error {
+	defer func() { _ = c.Close() }()
+	if !c.alive() {
+		return nil
+	}
+	if err := c.Logout(ctx); err != nil && !errors.Is(err, hsmwire.ErrNotLoggedIn) {
+		return fmt.Errorf("log out of %s: %w", c.hsmID, err)
+	}
+	return nil
 }
 
 // ChangePassword sets user's password (empty user: the logged-in user's own).
