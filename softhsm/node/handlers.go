@@ -129,8 +129,12 @@ func (n *Node) login(sess *session, c caller, req *hsmwire.Request) (*hsmwire.Re
 	if req.Exclusive && n.sessions[req.User] > 0 {
 		return nil, hsmwire.Errorf(hsmwire.StatusUserLoggedIn, "%q is logged in on another session", req.User)
 	}
+	before, _ := n.dir.Get(req.User)
 	u, err := n.dir.Authenticate(req.User, req.Password)
-	if errors.Is(err, users.ErrWrongPassword) || errors.Is(err, users.ErrLockedOut) || err == nil {
+	// The failed-login count survives a restart; a login that left it as
+	// it was (most of them) writes nothing, since every write holds the
+	// node's lock through a disk sync.
+	if after, ok := n.dir.Get(req.User); ok && after.FailedLogins != before.FailedLogins {
 		if perr := n.persistLocked(); perr != nil && err == nil {
 			return nil, perr
 		}

@@ -6,6 +6,8 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -127,6 +129,34 @@ var _ = Describe("Users", func() {
 		Eventually(func() error { return kms.LoginExclusive(ctx, "kmsuser", kmsuserPassword) }).Should(Succeed())
 		// While KMS holds it, the officer cannot delete kmsuser.
 		Expect(co.DeleteUser(ctx, "kmsuser")).To(MatchError(hsmwire.ErrUserLoggedIn))
+	})
+
+	It("ends a released session's login by the time Release returns", func() {
+		other := tc.dial(n, "kmsuser", kmsuserPassword)
+		Expect(other.Release(ctx)).To(Succeed())
+		Expect(tc.dial(n, "", "").LoginExclusive(ctx, "kmsuser", kmsuserPassword)).To(Succeed())
+		Expect(other.Release(ctx)).To(Succeed(), "a released connection has nothing left to end")
+	})
+
+	It("rewrites its state for a login only when the failed-login count changes", func() {
+		state := filepath.Join(n.dir, nodefiles.StateFile)
+		written, err := os.Stat(state)
+		Expect(err).NotTo(HaveOccurred())
+		for range 3 {
+			tc.dial(n, "kmsuser", kmsuserPassword)
+		}
+		unchanged, err := os.Stat(state)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(os.SameFile(written, unchanged)).To(BeTrue(), "%s was rewritten for logins that changed nothing", nodefiles.StateFile)
+
+		Expect(tc.dial(n, "", "").Login(ctx, "kmsuser", "wrong-password")).To(MatchError(hsmwire.ErrAuthFailed))
+		counted, err := os.Stat(state)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(os.SameFile(unchanged, counted)).To(BeFalse(), "a failed login is recorded")
+		tc.dial(n, "kmsuser", kmsuserPassword)
+		cleared, err := os.Stat(state)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(os.SameFile(counted, cleared)).To(BeFalse(), "a login that clears the count is recorded")
 	})
 
 	It("lets a logged-in user change its own password, and only an officer change others'", func() {
