@@ -27,7 +27,7 @@ type stateDB struct {
 }
 
 func openStateDB(path string, durable bool) (*stateDB, error) {
-	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: !durable})
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: !durable, NoGrowSync: !durable})
 	if err != nil {
 		return nil, fmt.Errorf("open state database %s: %w", path, err)
 	}

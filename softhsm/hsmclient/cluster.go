@@ -15,6 +15,11 @@ import (
 // to the next, so a hung HSM costs seconds, not minutes.
 const DefaultAttemptTimeout = 2 * time.Second
 
+// DefaultKeySyncTimeout bounds the copy of a new key to an HSM that the key
+// availability quorum needs: a busy HSM may take longer than an attempt to
+// answer, and there is no other HSM to copy to instead.
+const DefaultKeySyncTimeout = 15 * time.Second
+
 // Cluster is the HSMs of one cluster, each reached through a Conn logged in
 // as the same user. Crypto calls go round-robin and fail over to the next
 // HSM when one does not answer; key creation copies the new key to every HSM,
@@ -22,6 +27,10 @@ const DefaultAttemptTimeout = 2 * time.Second
 type Cluster struct {
 	// AttemptTimeout bounds each call to one HSM (DefaultAttemptTimeout if 0).
 	AttemptTimeout time.Duration
+	// KeySyncTimeout bounds the copies of a new key that the key
+	// availability quorum needs (DefaultKeySyncTimeout if 0; never less
+	// than AttemptTimeout).
+	KeySyncTimeout time.Duration
 
 	mu     sync.RWMutex
 	conns  []*Conn
@@ -120,6 +129,13 @@ func (cl *Cluster) Release(ctx context.Context) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+func (cl *Cluster) keySyncTimeout() time.Duration {
+	if cl.KeySyncTimeout > 0 {
+		return max(cl.KeySyncTimeout, cl.attemptTimeout())
+	}
+	return max(DefaultKeySyncTimeout, cl.attemptTimeout())
 }
 
 func (cl *Cluster) attemptTimeout() time.Duration {
@@ -256,35 +272,52 @@ func (cl *Cluster) GenerateKey(ctx context.Context, label string) (string, error
 			others = append(others, c)
 		}
 	}
-	// The copies go to every other HSM at once.
-	results := make([]error, len(others))
-	var wg sync.WaitGroup
-	for i, c := range others {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			actx, cancel := context.WithTimeout(ctx, cl.attemptTimeout())
-			defer cancel()
-			if _, err := c.ImportKey(actx, blob); err != nil {
-				results[i] = fmt.Errorf("%s: %w", c.HSMID(), err)
-			}
-		}()
-	}
-	wg.Wait()
-	placed := 1
-	var errs []error
-	for _, err := range results {
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		placed++
-	}
-	if placed < min(MinKeyAvailability, len(conns)) {
+	placed, errs := cl.copyKey(ctx, blob, others, min(MinKeyAvailability, len(conns))-1)
+	if placed+1 < min(MinKeyAvailability, len(conns)) {
 		cl.DeleteKey(ctx, keyID)
-		return "", fmt.Errorf("new key reached %d HSMs, fewer than %d: %w", placed, MinKeyAvailability, errors.Join(errs...))
+		return "", fmt.Errorf("new key reached %d HSMs, fewer than %d: %w", placed+1, MinKeyAvailability, errors.Join(errs...))
 	}
 	return keyID, nil
+}
+
+// copyKey imports a new key's masked blob into every HSM of others at once
+// and returns on how many it landed. The copies the key availability quorum
+// needs (need of them) may take up to the key sync timeout: a copy has no
+// other HSM to fail over to, so giving up on a slow HSM after the attempt
+// timeout would fail the creation although the HSM would have taken the
+// key. Once the quorum is reached, the other copies get the attempt timeout
+// (from the start of the copies) and are not waited for after it; a key
+// that is missing on an HSM is looked for on the others.
+func (cl *Cluster) copyKey(ctx context.Context, blob []byte, others []*Conn, need int) (placed int, errs []error) {
+	sctx, cancel := context.WithTimeout(ctx, cl.keySyncTimeout())
+	defer cancel()
+	results := make(chan error, len(others))
+	for _, c := range others {
+		go func() {
+			_, err := c.ImportKey(sctx, blob)
+			if err != nil {
+				err = fmt.Errorf("%s: %w", c.HSMID(), err)
+			}
+			results <- err
+		}()
+	}
+	grace := time.NewTimer(cl.attemptTimeout())
+	defer grace.Stop()
+	graceOver := false
+	for pending := len(others); pending > 0 && !(graceOver && placed >= need); {
+		select {
+		case err := <-results:
+			pending--
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			placed++
+		case <-grace.C:
+			graceOver = true
+		}
+	}
+	return placed, errs
 }
 
 // DeleteKey deletes a key from every reachable HSM and reports the outcome

@@ -35,7 +35,7 @@ type keyDB struct {
 // openKeyDB opens the key database; noSync skips flushing each commit to
 // the disk (what is written still survives a kill of the node).
 func openKeyDB(path string, noSync bool) (*keyDB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: noSync})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: noSync, NoGrowSync: noSync})
 	if err != nil {
 		return nil, fmt.Errorf("open key database: %w", err)
 	}

@@ -43,10 +43,12 @@ type Config struct {
 	// (softhsm.DefaultMaxLoadedKeys if 0); the others stay in the key
 	// database, wrapped, and are loaded when they are used.
 	MaxLoadedKeys int
-	// NoSync keeps the key database from flushing each commit to the disk:
-	// keys then survive a kill of the node but not a crash of the machine.
-	// Each flush is a disk round trip (and a disk may throttle a stream of
-	// them), so a node whose state is temporary anyway is faster without.
+	// NoSync keeps the key database from flushing each commit, and each
+	// growth of its file, to the disk: keys then survive a kill of the node
+	// but not a crash of the machine. Each flush is a disk round trip (and a
+	// disk may throttle a stream of them), and a growth's flush writes every
+	// page not flushed yet while the database is locked, so a node whose
+	// state is temporary anyway is faster without.
 	NoSync bool
 	// Logger receives the node's logs; it never receives a secret.
 	Logger *slog.Logger
