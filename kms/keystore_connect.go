@@ -372,13 +372,23 @@ func (s *Service) rejoin(ctx context.Context, st *keyStore, hsmID string, anchor
 	}
 	if _, err := s.loginKMSUser(ctx, c, st); err != nil {
 		// A login cut short by the timeout may still succeed there.
-		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.hsmTimeout)
-		_ = c.Release(rctx)
-		rcancel()
+		s.releaseConn(ctx, c)
 		return err
 	}
-	hsms.Add(c)
+	if !hsms.Add(c) {
+		// The connection ended meanwhile (its HSMs were released), or
+		// another rejoin got there first.
+		s.releaseConn(ctx, c)
+	}
 	return nil
+}
+
+// releaseConn logs kmsuser out of one HSM and closes the connection,
+// within the HSM timeout even when ctx is cancelled (see endSessions).
+func (s *Service) releaseConn(ctx context.Context, c *hsmclient.Conn) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.hsmTimeout)
+	defer cancel()
+	_ = c.Release(rctx)
 }
 
 // SessionHSMs returns the HSMs a store has live kmsuser sessions with

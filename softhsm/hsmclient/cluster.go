@@ -65,21 +65,19 @@ func (cl *Cluster) all() []*Conn {
 }
 
 // Add puts a connection (to an HSM the cluster did not reach) in the
-// rotation, replacing a dead connection to the same HSM. It closes c and
-// returns false if the cluster is closed or already has a live connection
-// to that HSM.
+// rotation, replacing a dead connection to the same HSM. It returns false,
+// leaving c to the caller (to release or close), if the cluster is closed
+// or already has a live connection to that HSM.
 func (cl *Cluster) Add(c *Conn) bool {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	if cl.closed {
-		_ = c.Close()
 		return false
 	}
 	kept := make([]*Conn, 0, len(cl.conns)+1)
 	for _, old := range cl.conns {
 		if old.HSMID() == c.HSMID() {
 			if old.alive() {
-				_ = c.Close()
 				return false
 			}
 			continue // a dead connection to the same HSM goes
