@@ -107,4 +107,30 @@ var _ = Describe("The kmsuser logins of a connect", Label("kind:fault"), func() 
 		Entry("a connect abandoned after the first HSM's password changed", kmsfront.StepRotationHSMChanged),
 		Entry("a connect abandoned after every HSM's password changed", kmsfront.StepRotationDone),
 	)
+
+	It("have ended when a connect that logged in on some HSMs is FAILED", func(ctx SpecContext) {
+		c, err := own.NewCluster(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		out, err := oc.CreateCustomKeyStore(ctx, createInput(c, "failed-logins-"+c.ID))
+		Expect(err).NotTo(HaveOccurred())
+		id := out.CustomKeyStoreId
+		// kmsuser's password changes behind KMS's back on one HSM only:
+		// the connect logs in on the others, then fails.
+		hsms, err := c.HSMs()
+		Expect(err).NotTo(HaveOccurred())
+		officer, err := c.Dial(ctx, hsms[len(hsms)-1].ID)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(officer.Close)
+		Expect(officer.Login(ctx, "admin", c.OfficerPassword)).To(Succeed())
+		Expect(officer.ChangePassword(ctx, faults.KMSUser, "changed-behind-kms")).To(Succeed())
+
+		heal, err := own.Inject(ctx, faults.Network(c.ID, "", faults.Latency{Latency: latency}))
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(heal)
+		_, err = oc.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: id})
+		Expect(err).NotTo(HaveOccurred())
+		inState(ctx, id, types.ConnectionStateTypeFailed)
+		Expect(describe(ctx, id).ConnectionErrorCode).To(Equal(types.ConnectionErrorCodeTypeInvalidCredentials))
+		noKMSUserLogin(ctx, c)
+	})
 })
