@@ -9,7 +9,7 @@ import (
 
 func aliasSpecs(s *suite) {
 	ginkgo.Describe("aliases", ginkgo.Label("api:CreateAlias", "api:UpdateAlias", "api:DeleteAlias", "api:ListAliases"), func() {
-		ginkgo.It("name keys for DescribeKey and Encrypt, move between keys, and go away", func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-ALIAS-001", func(ctx ginkgo.SpecContext) {
 			a, b := newKMSKey(ctx, s), newKMSKey(ctx, s)
 			client := s.client(true)
 			name := "alias/" + uniqueName("conformance")
@@ -41,7 +41,7 @@ func aliasSpecs(s *suite) {
 			gomega.Expect(err).To(failWith("NotFoundException"))
 		})
 
-		ginkgo.It("refuse names outside alias/ and the reserved alias/aws/ prefix", func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-ALIAS-002", func(ctx ginkgo.SpecContext) {
 			k := newKMSKey(ctx, s)
 			client := s.client(true)
 			for _, name := range []string{"alias/aws/" + uniqueName("reserved"), "notalias/" + uniqueName("x")} {

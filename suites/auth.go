@@ -67,32 +67,32 @@ func authSpecs(s *suite) {
 			return creds
 		}
 
-		ginkgo.It("accepts a request signed with the configured credentials", func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-AUTH-001", func(ctx ginkgo.SpecContext) {
 			status, body := authCall(ctx, s, credentials(ctx), time.Now(), nil)
 			gomega.Expect(status).To(gomega.Equal(http.StatusOK), "%v", body)
 			gomega.Expect(body).To(gomega.HaveKey("Keys"))
 		})
 
-		ginkgo.It("answers a request without an Authorization header with MissingAuthenticationTokenException", func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-AUTH-002", func(ctx ginkgo.SpecContext) {
 			status, body := authCall(ctx, s, aws.Credentials{}, time.Now(), nil)
 			refused(status, body, "MissingAuthenticationTokenException")
 		})
 
-		ginkgo.It("answers an Authorization header that is not SigV4 with IncompleteSignatureException", func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-AUTH-003", func(ctx ginkgo.SpecContext) {
 			status, body := authCall(ctx, s, credentials(ctx), time.Now(), func(r *http.Request) {
 				r.Header.Set("Authorization", "Bearer not-a-signature")
 			})
 			refused(status, body, "IncompleteSignatureException")
 		})
 
-		ginkgo.It("answers a request signed with a wrong secret key with InvalidSignatureException", func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-AUTH-004", func(ctx ginkgo.SpecContext) {
 			creds := credentials(ctx)
 			creds.SecretAccessKey += "-wrong"
 			status, body := authCall(ctx, s, creds, time.Now(), nil)
 			refused(status, body, "InvalidSignatureException")
 		})
 
-		ginkgo.It("answers a body changed after signing with InvalidSignatureException", func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-AUTH-005", func(ctx ginkgo.SpecContext) {
 			status, body := authCall(ctx, s, credentials(ctx), time.Now(), func(r *http.Request) {
 				changed := []byte(`{"Limit":2}`)
 				r.Body = io.NopCloser(bytes.NewReader(changed))
@@ -101,14 +101,14 @@ func authSpecs(s *suite) {
 			refused(status, body, "InvalidSignatureException")
 		})
 
-		ginkgo.It("answers a request dated more than 5 minutes off with InvalidSignatureException", func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-AUTH-006", func(ctx ginkgo.SpecContext) {
 			for _, skew := range []time.Duration{-15 * time.Minute, 15 * time.Minute} {
 				status, body := authCall(ctx, s, credentials(ctx), time.Now().Add(skew), nil)
 				refused(status, body, "InvalidSignatureException")
 			}
 		})
 
-		ginkgo.It("answers an unknown access key with UnrecognizedClientException", func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-AUTH-007", func(ctx ginkgo.SpecContext) {
 			creds := credentials(ctx)
 			unknown := make([]byte, 8)
 			_, _ = rand.Read(unknown)

@@ -10,7 +10,7 @@ import (
 
 func cryptoSpecs(s *suite) {
 	ginkgo.Describe("cryptography with CloudHSM keys", func() {
-		ginkgo.It("round-trips Encrypt and Decrypt, bound to the encryption context", ginkgo.Label("api:Encrypt", "api:Decrypt"), func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-ENCRYPT-001", ginkgo.Label("api:Encrypt", "api:Decrypt"), func(ctx ginkgo.SpecContext) {
 			st := connectedStore(ctx, s)
 			k := newHSMKey(ctx, s, st.ID)
 			client := s.client(true)
@@ -43,7 +43,7 @@ func cryptoSpecs(s *suite) {
 			gomega.Expect(err).To(failWith("IncorrectKeyException"))
 		})
 
-		ginkgo.It("re-encrypts between a CloudHSM key and an AWS_KMS key", ginkgo.Label("api:ReEncrypt"), func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-REENCRYPT-001", ginkgo.Label("api:ReEncrypt"), func(ctx ginkgo.SpecContext) {
 			st := connectedStore(ctx, s)
 			hsmKey, kmsKey := newHSMKey(ctx, s, st.ID), newKMSKey(ctx, s)
 			client := s.client(true)
@@ -59,7 +59,7 @@ func cryptoSpecs(s *suite) {
 			gomega.Expect(dec.Plaintext).To(gomega.Equal([]byte("moving")))
 		})
 
-		ginkgo.It("generates data keys whose ciphertext decrypts to the plaintext", ginkgo.Label("api:GenerateDataKey", "api:GenerateDataKeyWithoutPlaintext"), func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-DATAKEY-001", ginkgo.Label("api:GenerateDataKey", "api:GenerateDataKeyWithoutPlaintext"), func(ctx ginkgo.SpecContext) {
 			st := connectedStore(ctx, s)
 			k := newHSMKey(ctx, s, st.ID)
 			client := s.client(true)
@@ -77,7 +77,7 @@ func cryptoSpecs(s *suite) {
 			gomega.Expect(dec.Plaintext).To(gomega.HaveLen(64))
 		})
 
-		ginkgo.It("refuses a Disabled key with DisabledException", ginkgo.Label("api:Encrypt", "api:DisableKey"), func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-ENCRYPT-002", ginkgo.Label("api:Encrypt", "api:DisableKey"), func(ctx ginkgo.SpecContext) {
 			st := connectedStore(ctx, s)
 			k := newHSMKey(ctx, s, st.ID)
 			client := s.client(true)
@@ -87,7 +87,7 @@ func cryptoSpecs(s *suite) {
 			gomega.Expect(err).To(failWith("DisabledException"))
 		})
 
-		ginkgo.It("draws random bytes from a CONNECTED store's cluster only", ginkgo.Label("api:GenerateRandom"), func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-RANDOM-001", ginkgo.Label("api:GenerateRandom"), func(ctx ginkgo.SpecContext) {
 			st := newStore(ctx, s)
 			client := s.client(true)
 			_, err := client.GenerateRandom(ctx, &kms.GenerateRandomInput{NumberOfBytes: aws.Int32(32), CustomKeyStoreId: aws.String(st.ID)})

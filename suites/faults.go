@@ -54,19 +54,19 @@ func faultSpecs(s *suite) {
 				}
 				connect(ctx, s, st.ID)
 			},
-			faultEntry("user-locked-out", types.ConnectionErrorCodeTypeUserLockedOut),
-			faultEntry("invalid-credentials", types.ConnectionErrorCodeTypeInvalidCredentials),
-			faultEntry("cluster-not-found", types.ConnectionErrorCodeTypeClusterNotFound),
-			faultEntry("insufficient-cloudhsm-hsms", types.ConnectionErrorCodeTypeInsufficientCloudhsmHsms),
-			faultEntry("network-errors", types.ConnectionErrorCodeTypeNetworkErrors),
-			faultEntry("internal-error", types.ConnectionErrorCodeTypeInternalError),
-			faultEntry("user-not-found", types.ConnectionErrorCodeTypeUserNotFound),
-			faultEntry("user-logged-in", types.ConnectionErrorCodeTypeUserLoggedIn),
-			faultEntry("subnet-not-found", types.ConnectionErrorCodeTypeSubnetNotFound),
-			faultEntry("insufficient-free-addresses-in-subnet", types.ConnectionErrorCodeTypeInsufficientFreeAddressesInSubnet),
+			faultEntry("CKS-FAULT-001", "user-locked-out", types.ConnectionErrorCodeTypeUserLockedOut),
+			faultEntry("CKS-FAULT-002", "invalid-credentials", types.ConnectionErrorCodeTypeInvalidCredentials),
+			faultEntry("CKS-FAULT-003", "cluster-not-found", types.ConnectionErrorCodeTypeClusterNotFound),
+			faultEntry("CKS-FAULT-004", "insufficient-cloudhsm-hsms", types.ConnectionErrorCodeTypeInsufficientCloudhsmHsms),
+			faultEntry("CKS-FAULT-005", "network-errors", types.ConnectionErrorCodeTypeNetworkErrors),
+			faultEntry("CKS-FAULT-006", "internal-error", types.ConnectionErrorCodeTypeInternalError),
+			faultEntry("CKS-FAULT-007", "user-not-found", types.ConnectionErrorCodeTypeUserNotFound),
+			faultEntry("CKS-FAULT-008", "user-logged-in", types.ConnectionErrorCodeTypeUserLoggedIn),
+			faultEntry("CKS-FAULT-009", "subnet-not-found", types.ConnectionErrorCodeTypeSubnetNotFound),
+			faultEntry("CKS-FAULT-010", "insufficient-free-addresses-in-subnet", types.ConnectionErrorCodeTypeInsufficientFreeAddressesInSubnet),
 		)
 
-		ginkgo.It("give INVALID_CREDENTIALS for wrong passwords until the HSMs lock kmsuser, then USER_LOCKED_OUT",
+		ruleIt("CKS-FAULT-011",
 			ginkgo.Label("fault:INVALID_CREDENTIALS", "fault:USER_LOCKED_OUT"), func(ctx ginkgo.SpecContext) {
 				st := newStore(ctx, s)
 				client := s.client(true)
@@ -85,7 +85,7 @@ func faultSpecs(s *suite) {
 	})
 
 	ginkgo.Describe("life after CONNECTED", ginkgo.Label("kind:fault", "needs:fault-control", "api:Encrypt", "api:Decrypt"), func() {
-		ginkgo.It("keeps crypto working on the other HSM when one is lost", func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-FAULT-012", func(ctx ginkgo.SpecContext) {
 			c := needControl(s)
 			st := connectedStore(ctx, s)
 			k := newHSMKey(ctx, s, st.ID)
@@ -102,7 +102,7 @@ func faultSpecs(s *suite) {
 			}
 		})
 
-		ginkgo.It("fails promptly with the documented exceptions while the network to the cluster is cut, and recovers with no key or ciphertext lost",
+		ruleIt("CKS-FAULT-013",
 			func(ctx ginkgo.SpecContext) {
 				c := needControl(s)
 				st := connectedStore(ctx, s)
@@ -158,6 +158,6 @@ func faultSpecs(s *suite) {
 	})
 }
 
-func faultEntry(name string, code types.ConnectionErrorCodeType) ginkgo.TableEntry {
-	return ginkgo.Entry(name, ginkgo.Label("fault:"+string(code)), name, code)
+func faultEntry(rule, name string, code types.ConnectionErrorCodeType) ginkgo.TableEntry {
+	return ruleEntry(rule, ginkgo.Label("fault:"+string(code)), name, code)
 }

@@ -16,7 +16,7 @@ func keyState(ctx ginkgo.SpecContext, s *suite, keyID *string) types.KeyMetadata
 
 func keySpecs(s *suite) {
 	ginkgo.Describe("keys in a CloudHSM key store", func() {
-		ginkgo.It("are created only in a CONNECTED store, Enabled, with the store and cluster in their metadata", ginkgo.Label("api:CreateKey"), func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-CREATEKEY-001", ginkgo.Label("api:CreateKey"), func(ctx ginkgo.SpecContext) {
 			st := newStore(ctx, s)
 			client := s.client(true)
 			_, err := client.CreateKey(ctx, &kms.CreateKeyInput{Origin: types.OriginTypeAwsCloudhsm, CustomKeyStoreId: aws.String(st.ID)})
@@ -39,7 +39,7 @@ func keySpecs(s *suite) {
 			gomega.Expect(err).To(gomega.HaveOccurred(), "asymmetric keys in a CloudHSM store")
 		})
 
-		ginkgo.It("are Unavailable while their store is disconnected, and come back in their state, with Enable and Disable applied meanwhile",
+		ruleIt("CKS-KEYSTATE-001",
 			ginkgo.Label("api:DisconnectCustomKeyStore", "api:EnableKey", "api:DisableKey"), func(ctx ginkgo.SpecContext) {
 				st := connectedStore(ctx, s)
 				client := s.client(true)
@@ -76,7 +76,7 @@ func keySpecs(s *suite) {
 				gomega.Expect(pt.Plaintext).To(gomega.Equal([]byte("before the disconnect")))
 			})
 
-		ginkgo.It("stay PendingDeletion across a disconnect, and come back Disabled when the deletion is cancelled",
+		ruleIt("CKS-KEYDELETION-001",
 			ginkgo.Label("api:ScheduleKeyDeletion", "api:CancelKeyDeletion"), func(ctx ginkgo.SpecContext) {
 				st := connectedStore(ctx, s)
 				client := s.client(true)
@@ -103,7 +103,7 @@ func keySpecs(s *suite) {
 				gomega.Expect(err).To(failWith("KMSInvalidStateException"), "cancel on a key not pending deletion")
 			})
 
-		ginkgo.It("are found by ID, ARN and alias, and unknown ones are NotFoundException", ginkgo.Label("api:DescribeKey"), func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-DESCRIBEKEY-001", ginkgo.Label("api:DescribeKey"), func(ctx ginkgo.SpecContext) {
 			k := newKMSKey(ctx, s)
 			client := s.client(true)
 			for _, ref := range []*string{k.KeyId, k.Arn} {

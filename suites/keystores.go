@@ -10,7 +10,7 @@ import (
 
 func keyStoreLifecycleSpecs(s *suite) {
 	ginkgo.Describe("the custom key store state machine", func() {
-		ginkgo.It("starts a new store DISCONNECTED, with its cluster and trust anchor and no error code",
+		ruleIt("CKS-CREATE-001",
 			ginkgo.Label("api:CreateCustomKeyStore", "api:DescribeCustomKeyStores"), func(ctx ginkgo.SpecContext) {
 				st := newStore(ctx, s)
 				e := describeStore(ctx, s, st.ID)
@@ -24,7 +24,7 @@ func keyStoreLifecycleSpecs(s *suite) {
 				gomega.Expect(e.CustomKeyStoreType).To(gomega.Equal(types.CustomKeyStoreTypeAwsCloudhsm))
 			})
 
-		ginkgo.It("connects asynchronously: CONNECTING first, then CONNECTED", ginkgo.Label("api:ConnectCustomKeyStore"), func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-CONNECT-001", ginkgo.Label("api:ConnectCustomKeyStore"), func(ctx ginkgo.SpecContext) {
 			st := newStore(ctx, s)
 			client := s.client(true)
 			_, err := client.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
@@ -40,7 +40,7 @@ func keyStoreLifecycleSpecs(s *suite) {
 			gomega.Expect(describeStore(ctx, s, st.ID).ConnectionState).To(gomega.Equal(types.ConnectionStateTypeConnected))
 		})
 
-		ginkgo.It("disconnects asynchronously, and refuses to disconnect a DISCONNECTED store", ginkgo.Label("api:DisconnectCustomKeyStore"), func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-DISCONNECT-001", ginkgo.Label("api:DisconnectCustomKeyStore"), func(ctx ginkgo.SpecContext) {
 			st := connectedStore(ctx, s)
 			client := s.client(true)
 			_, err := client.DisconnectCustomKeyStore(ctx, &kms.DisconnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
@@ -52,7 +52,7 @@ func keyStoreLifecycleSpecs(s *suite) {
 			gomega.Expect(err).To(failWith("CustomKeyStoreInvalidStateException"))
 		})
 
-		ginkgo.It("fails with INVALID_CREDENTIALS for a wrong password, refuses Connect while FAILED, and recovers after Disconnect and Update",
+		ruleIt("CKS-CONNECT-002",
 			ginkgo.Label("api:ConnectCustomKeyStore", "api:UpdateCustomKeyStore", "fault:INVALID_CREDENTIALS"), func(ctx ginkgo.SpecContext) {
 				st := newStore(ctx, s)
 				client := s.client(true)
@@ -75,7 +75,7 @@ func keyStoreLifecycleSpecs(s *suite) {
 				connect(ctx, s, st.ID)
 			})
 
-		ginkgo.It("renames a CONNECTED store but changes its password only when DISCONNECTED", ginkgo.Label("api:UpdateCustomKeyStore"), func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-UPDATE-001", ginkgo.Label("api:UpdateCustomKeyStore"), func(ctx ginkgo.SpecContext) {
 			st := connectedStore(ctx, s)
 			client := s.client(true)
 			newName := uniqueName("renamed")
@@ -88,7 +88,7 @@ func keyStoreLifecycleSpecs(s *suite) {
 			gomega.Expect(err).To(failWith("CustomKeyStoreInvalidStateException"))
 		})
 
-		ginkgo.It("deletes only a DISCONNECTED store without keys", ginkgo.Label("api:DeleteCustomKeyStore"), func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-DELETE-001", ginkgo.Label("api:DeleteCustomKeyStore"), func(ctx ginkgo.SpecContext) {
 			st := connectedStore(ctx, s)
 			client := s.client(true)
 			_, err := client.DeleteCustomKeyStore(ctx, &kms.DeleteCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
@@ -103,7 +103,7 @@ func keyStoreLifecycleSpecs(s *suite) {
 			gomega.Expect(err).To(failWith("CustomKeyStoreHasCMKsException"), "a key pending deletion still counts")
 		})
 
-		ginkgo.It("is gone after a delete", ginkgo.Label("api:DeleteCustomKeyStore"), func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-DELETE-002", ginkgo.Label("api:DeleteCustomKeyStore"), func(ctx ginkgo.SpecContext) {
 			st := newStore(ctx, s)
 			client := s.client(true)
 			_, err := client.DeleteCustomKeyStore(ctx, &kms.DeleteCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
@@ -118,7 +118,7 @@ func keyStoreLifecycleSpecs(s *suite) {
 
 func keyStoreValidationSpecs(s *suite) {
 	ginkgo.Describe("custom key store validation", ginkgo.Label("api:CreateCustomKeyStore"), func() {
-		ginkgo.It("returns the existing ID for an identical retry, and refuses a taken name", func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-CREATE-002", func(ctx ginkgo.SpecContext) {
 			st := newStore(ctx, s)
 			client := s.client(true)
 			again, err := client.CreateCustomKeyStore(ctx, &kms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String(st.Name),
@@ -133,7 +133,7 @@ func keyStoreValidationSpecs(s *suite) {
 			gomega.Expect(err).To(failWith("CustomKeyStoreNameInUseException"))
 		})
 
-		ginkgo.It("refuses a cluster already in use, a wrong trust anchor and an unknown cluster", func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-CREATE-003", func(ctx ginkgo.SpecContext) {
 			st := newStore(ctx, s)
 			client := s.client(true)
 			_, err := client.CreateCustomKeyStore(ctx, &kms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String(uniqueName("dup")),
@@ -153,7 +153,7 @@ func keyStoreValidationSpecs(s *suite) {
 			gomega.Expect(err).To(failWith("CloudHsmClusterNotFoundException"))
 		})
 
-		ginkgo.It("refuses UpdateCustomKeyStore to an unrelated or unknown cluster, and a taken name", ginkgo.Label("api:UpdateCustomKeyStore"), func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-UPDATE-002", ginkgo.Label("api:UpdateCustomKeyStore"), func(ctx ginkgo.SpecContext) {
 			a, b := newStore(ctx, s), newStore(ctx, s)
 			client := s.client(true)
 			_, err := client.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(a.ID), CloudHsmClusterId: aws.String(b.Cluster.ID)})
@@ -166,7 +166,7 @@ func keyStoreValidationSpecs(s *suite) {
 			gomega.Expect(err).To(failWith("CustomKeyStoreNotFoundException"))
 		})
 
-		ginkgo.It("answers a filter that matches nothing with CustomKeyStoreNotFoundException, not an empty list", ginkgo.Label("api:DescribeCustomKeyStores"), func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-DESCRIBE-001", ginkgo.Label("api:DescribeCustomKeyStores"), func(ctx ginkgo.SpecContext) {
 			client := s.client(true)
 			_, err := client.DescribeCustomKeyStores(ctx, &kms.DescribeCustomKeyStoresInput{CustomKeyStoreName: aws.String(uniqueName("absent"))})
 			gomega.Expect(err).To(failWith("CustomKeyStoreNotFoundException"))
@@ -174,7 +174,7 @@ func keyStoreValidationSpecs(s *suite) {
 			gomega.Expect(err).To(failWith("CustomKeyStoreNotFoundException"))
 		})
 
-		ginkgo.It("refuses a store beyond the account's quota with LimitExceededException", ginkgo.Label("api:CreateCustomKeyStore", "kind:slow"), func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-CREATE-004", ginkgo.Label("api:CreateCustomKeyStore", "kind:slow"), func(ctx ginkgo.SpecContext) {
 			client := s.client(false) // the SDK would retry LimitExceededException
 			count := func() int {
 				out, err := client.DescribeCustomKeyStores(ctx, &kms.DescribeCustomKeyStoresInput{})

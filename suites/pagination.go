@@ -47,7 +47,7 @@ func checkPages(ctx context.Context, limit int32, list func(marker *string) (pag
 
 func paginationSpecs(s *suite) {
 	ginkgo.Describe("pagination", func() {
-		ginkgo.It("of ListKeys lists every key once while keys are being added, and refuses a forged marker", ginkgo.Label("api:ListKeys"), func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-LISTKEYS-001", ginkgo.Label("api:ListKeys"), func(ctx ginkgo.SpecContext) {
 			client := s.client(true)
 			var want []string
 			for range 5 {
@@ -72,7 +72,7 @@ func paginationSpecs(s *suite) {
 			gomega.Expect(err).To(failWith("ValidationException"))
 		})
 
-		ginkgo.It("of DescribeCustomKeyStores lists every store once and refuses a forged marker", ginkgo.Label("api:DescribeCustomKeyStores"), func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-DESCRIBE-002", ginkgo.Label("api:DescribeCustomKeyStores"), func(ctx ginkgo.SpecContext) {
 			client := s.client(true)
 			var want []string
 			for range 3 {
@@ -94,7 +94,7 @@ func paginationSpecs(s *suite) {
 			gomega.Expect(err).To(failWith("InvalidMarkerException"))
 		})
 
-		ginkgo.It("of ListAliases lists every alias once", ginkgo.Label("api:ListAliases"), func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-LISTALIASES-001", ginkgo.Label("api:ListAliases"), func(ctx ginkgo.SpecContext) {
 			client := s.client(true)
 			k := newKMSKey(ctx, s)
 			var want []string

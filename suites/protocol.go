@@ -19,27 +19,27 @@ func rawCall(ctx context.Context, s *suite, target string, body []byte) (int, ht
 
 func protocolSpecs(s *suite) {
 	ginkgo.Describe("the JSON 1.1 wire protocol", ginkgo.Label("api:protocol"), func() {
-		ginkgo.It("answers an unknown X-Amz-Target with UnknownOperationException", func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-PROTOCOL-001", func(ctx ginkgo.SpecContext) {
 			status, hdr, body := rawCall(ctx, s, "TrentService.NoSuchOperation", []byte("{}"))
 			gomega.Expect(status).To(gomega.Equal(http.StatusBadRequest))
 			gomega.Expect(body).To(gomega.HaveKeyWithValue("__type", gomega.HaveSuffix("UnknownOperationException")))
 			gomega.Expect(hdr.Get("Content-Type")).To(gomega.Equal("application/x-amz-json-1.1"))
 		})
 
-		ginkgo.It("answers malformed JSON with SerializationException", func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-PROTOCOL-002", func(ctx ginkgo.SpecContext) {
 			status, _, body := rawCall(ctx, s, "TrentService.DescribeCustomKeyStores", []byte("{\"Limit\": "))
 			gomega.Expect(status).To(gomega.Equal(http.StatusBadRequest))
 			gomega.Expect(body).To(gomega.HaveKeyWithValue("__type", gomega.HaveSuffix("SerializationException")))
 		})
 
-		ginkgo.It("answers a constraint breach with ValidationException in AWS's wording", func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-PROTOCOL-003", func(ctx ginkgo.SpecContext) {
 			status, _, body := rawCall(ctx, s, "TrentService.DescribeCustomKeyStores", []byte(`{"Limit": 1001}`))
 			gomega.Expect(status).To(gomega.Equal(http.StatusBadRequest))
 			gomega.Expect(body).To(gomega.HaveKeyWithValue("__type", gomega.HaveSuffix("ValidationException")))
 			gomega.Expect(body["message"]).To(gomega.ContainSubstring("Value '1001' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 1000"))
 		})
 
-		ginkgo.It("never shows the key store password in a validation message", func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-PROTOCOL-004", func(ctx ginkgo.SpecContext) {
 			_, _, body := rawCall(ctx, s, "TrentService.CreateCustomKeyStore",
 				[]byte(`{"CustomKeyStoreName":"x","CloudHsmClusterId":"cluster-aaaaaaaaaaa","TrustAnchorCertificate":"x","KeyStorePassword":"sh0rt"}`))
 			gomega.Expect(body).To(gomega.HaveKeyWithValue("__type", gomega.HaveSuffix("ValidationException")))
@@ -47,7 +47,7 @@ func protocolSpecs(s *suite) {
 			gomega.Expect(body["message"]).NotTo(gomega.ContainSubstring("sh0rt"))
 		})
 
-		ginkgo.It("answers an empty body like {}", func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-PROTOCOL-005", func(ctx ginkgo.SpecContext) {
 			status, hdr, body := rawCall(ctx, s, "TrentService.ListKeys", nil)
 			gomega.Expect(status).To(gomega.Equal(http.StatusOK))
 			gomega.Expect(body).To(gomega.HaveKey("Keys"))

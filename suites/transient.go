@@ -45,7 +45,7 @@ var (
 
 func transientStateSpecs(s *suite) {
 	ginkgo.Describe("the transient connection states", ginkgo.Label("api:ConnectCustomKeyStore", "api:DisconnectCustomKeyStore"), func() {
-		ginkgo.It("refuse while CONNECTING: password and cluster updates, delete, CreateKey and GenerateRandom", func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-CONNECT-003", func(ctx ginkgo.SpecContext) {
 			st := newStore(ctx, s)
 			c := s.client(true)
 			gomega.Expect(opConnect.call(ctx, c, aws.String(st.ID))).To(gomega.Succeed())
@@ -58,7 +58,7 @@ func transientStateSpecs(s *suite) {
 			waitForState(ctx, s, st.ID, types.ConnectionStateTypeDisconnected)
 		})
 
-		ginkgo.It("refuse everything but describing while DISCONNECTING", func(ctx ginkgo.SpecContext) {
+		ruleIt("CKS-DISCONNECT-002", func(ctx ginkgo.SpecContext) {
 			st := connectedStore(ctx, s)
 			c := s.client(true)
 			gomega.Expect(opDisconnect.call(ctx, c, aws.String(st.ID))).To(gomega.Succeed())

@@ -18,7 +18,9 @@ import (
 type Variant struct {
 	// Name names the mistake.
 	Name string
-	// Rule is text of the spec that must fail because of it.
+	// Rule is what must fail because of it: for Variants, the ID of the
+	// conformance rule (package suites) and no other rule of those Labels
+	// selects; for chaos variants, the check's description.
 	Rule string
 	// Labels selects the specs to run against it (a Ginkgo label filter).
 	Labels string
@@ -33,8 +35,8 @@ type Variant struct {
 // variants that rewrite requests would break a signature, and one of them
 // is precisely a front end that checks none.
 var Variants = []Variant{
-	{Name: "signature-not-checked", Rule: "answers a request signed with a wrong secret key with InvalidSignatureException", Labels: "api:auth"},
-	{Name: "duplicate-names-accepted", Rule: "refuses a taken name", Labels: "api:CreateCustomKeyStore && !kind:slow",
+	{Name: "signature-not-checked", Rule: "CKS-AUTH-004", Labels: "api:auth"},
+	{Name: "duplicate-names-accepted", Rule: "CKS-CREATE-002", Labels: "api:CreateCustomKeyStore && !kind:slow",
 		request: func(op string, body map[string]any) {
 			if op == "CreateCustomKeyStore" {
 				if name, ok := body["CustomKeyStoreName"].(string); ok {
@@ -42,27 +44,27 @@ var Variants = []Variant{
 				}
 			}
 		}},
-	{Name: "truncated-always-false", Rule: "of ListKeys lists every key once", Labels: "api:ListKeys",
+	{Name: "truncated-always-false", Rule: "CKS-LISTKEYS-001", Labels: "api:ListKeys",
 		response: func(op string, _ map[string]any, status int, body map[string]any) (int, map[string]any) {
 			if op == "ListKeys" && status == http.StatusOK {
 				body["Truncated"] = false
 			}
 			return status, body
 		}},
-	{Name: "marker-ignored", Rule: "of ListKeys lists every key once", Labels: "api:ListKeys",
+	{Name: "marker-ignored", Rule: "CKS-LISTKEYS-001", Labels: "api:ListKeys",
 		request: func(op string, body map[string]any) {
 			if op == "ListKeys" {
 				delete(body, "Marker")
 			}
 		}},
-	{Name: "connect-on-failed-accepted", Rule: "refuses Connect while FAILED", Labels: "fault:INVALID_CREDENTIALS && !kind:fault",
+	{Name: "connect-on-failed-accepted", Rule: "CKS-CONNECT-002", Labels: "fault:INVALID_CREDENTIALS && !kind:fault",
 		response: func(op string, _ map[string]any, status int, body map[string]any) (int, map[string]any) {
 			if op == "ConnectCustomKeyStore" && body["__type"] == "CustomKeyStoreInvalidStateException" {
 				return http.StatusOK, map[string]any{}
 			}
 			return status, body
 		}},
-	{Name: "connected-without-connecting", Rule: "CONNECTING first, then CONNECTED", Labels: "api:ConnectCustomKeyStore && !kind:fault",
+	{Name: "connected-without-connecting", Rule: "CKS-CONNECT-001", Labels: "api:ConnectCustomKeyStore && !kind:fault",
 		response: func(op string, _ map[string]any, status int, body map[string]any) (int, map[string]any) {
 			if op == "DescribeCustomKeyStores" && status == http.StatusOK {
 				if stores, ok := body["CustomKeyStores"].([]any); ok {
@@ -75,28 +77,28 @@ var Variants = []Variant{
 			}
 			return status, body
 		}},
-	{Name: "unknown-name-filter-empty-list", Rule: "matches nothing with CustomKeyStoreNotFoundException", Labels: "api:DescribeCustomKeyStores && !kind:slow",
+	{Name: "unknown-name-filter-empty-list", Rule: "CKS-DESCRIBE-001", Labels: "api:DescribeCustomKeyStores && !kind:slow",
 		response: func(op string, req map[string]any, status int, body map[string]any) (int, map[string]any) {
 			if op == "DescribeCustomKeyStores" && body["__type"] == "CustomKeyStoreNotFoundException" {
 				return http.StatusOK, map[string]any{"CustomKeyStores": []any{}, "Truncated": false}
 			}
 			return status, body
 		}},
-	{Name: "delete-with-keys-accepted", Rule: "deletes only a DISCONNECTED store without keys", Labels: "api:DeleteCustomKeyStore",
+	{Name: "delete-with-keys-accepted", Rule: "CKS-DELETE-001", Labels: "api:DeleteCustomKeyStore",
 		response: func(op string, _ map[string]any, status int, body map[string]any) (int, map[string]any) {
 			if op == "DeleteCustomKeyStore" && body["__type"] == "CustomKeyStoreHasCMKsException" {
 				return http.StatusOK, map[string]any{}
 			}
 			return status, body
 		}},
-	{Name: "wrong-exception-type", Rule: "disconnects asynchronously, and refuses to disconnect a DISCONNECTED store", Labels: "api:DisconnectCustomKeyStore && !kind:fault",
+	{Name: "wrong-exception-type", Rule: "CKS-DISCONNECT-001", Labels: "api:DisconnectCustomKeyStore && !kind:fault",
 		response: func(op string, _ map[string]any, status int, body map[string]any) (int, map[string]any) {
 			if op == "DisconnectCustomKeyStore" && body["__type"] == "CustomKeyStoreInvalidStateException" {
 				body["__type"] = "KMSInvalidStateException"
 			}
 			return status, body
 		}},
-	{Name: "validation-as-server-error", Rule: "answers a constraint breach with ValidationException", Labels: "api:protocol",
+	{Name: "validation-as-server-error", Rule: "CKS-PROTOCOL-003", Labels: "api:protocol",
 		response: func(_ string, _ map[string]any, status int, body map[string]any) (int, map[string]any) {
 			if body["__type"] == "ValidationException" {
 				return http.StatusInternalServerError, body
