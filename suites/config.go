@@ -12,7 +12,6 @@ package suites
 
 import (
 	"context"
-	"errors"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -42,49 +41,34 @@ type Config struct {
 	// Region and Credentials sign requests.
 	Region      string
 	Credentials aws.CredentialsProvider
-	// Clusters are clusters given up front; each spec that needs one takes
-	// one that no other spec of this process uses. Provider, if set, makes
+	// Clusters are clusters given up front, each ACTIVE and used by no
+	// store. The first holds the store that the specs needing keys share
+	// (found again by later runs: its keys keep it for at least 7 days);
+	// the others serve the specs' own stores, one store at a time, and go
+	// back to the pool when the store is deleted. Provider, if set, makes
 	// more on demand.
 	Clusters []Cluster
 	Provider ClusterProvider
 	// StoreQuota is the target's custom key store quota (AWS: 10).
 	StoreQuota int
 	// Control is the target's fault-control API (package control): fault
-	// specs need it, and without a Provider it makes clusters on demand.
+	// specs need it, the specs of transient states hold them through it,
+	// and without a Provider it makes clusters on demand (deleted again
+	// when the run ends).
 	Control *control.Client
 }
 
-// suite is one registration of the suites: the config and the clusters its
-// specs have taken.
+// suite is one registration of the suites: the config, its clients, its
+// clusters and stores.
 type suite struct {
 	cfg *Config
 
 	mu      sync.Mutex
-	used    int
 	clients [2]*kms.Client // without and with retries
-}
+	holds   *bool          // whether the control API serves holds, once asked
 
-// ErrNoCluster means the target has no cluster left for a spec.
-var ErrNoCluster = errors.New("no cluster available: give more with Config.Clusters or set Config.Provider")
-
-// takeCluster returns a cluster no other spec of this process has used.
-func (s *suite) takeCluster(ctx context.Context) (Cluster, error) {
-	s.mu.Lock()
-	if s.used < len(s.cfg.Clusters) {
-		cl := s.cfg.Clusters[s.used]
-		s.used++
-		s.mu.Unlock()
-		return cl, nil
-	}
-	s.mu.Unlock()
-	switch {
-	case s.cfg.Provider != nil:
-		return s.cfg.Provider.NewCluster(ctx)
-	case s.cfg.Control != nil:
-		c, err := s.cfg.Control.NewCluster(ctx, 0)
-		return Cluster{ID: c.ClusterID, TrustAnchorPEM: c.TrustAnchorPEM, KMSUserPassword: c.KMSUserPassword}, err
-	}
-	return Cluster{}, ErrNoCluster
+	pool   pool
+	shared sharedStore
 }
 
 func (c *Config) storeQuota() int {

@@ -11,7 +11,7 @@ import (
 func cryptoSpecs(s *suite) {
 	ginkgo.Describe("cryptography with CloudHSM keys", func() {
 		ruleIt("CKS-ENCRYPT-001", ginkgo.Label("api:Encrypt", "api:Decrypt"), func(ctx ginkgo.SpecContext) {
-			st := connectedStore(ctx, s)
+			st := useShared(ctx, s)
 			k := newHSMKey(ctx, s, st.ID)
 			client := s.client(true)
 			plaintext := make([]byte, 4096)
@@ -44,7 +44,7 @@ func cryptoSpecs(s *suite) {
 		})
 
 		ruleIt("CKS-REENCRYPT-001", ginkgo.Label("api:ReEncrypt"), func(ctx ginkgo.SpecContext) {
-			st := connectedStore(ctx, s)
+			st := useShared(ctx, s)
 			hsmKey, kmsKey := newHSMKey(ctx, s, st.ID), newKMSKey(ctx, s)
 			client := s.client(true)
 			enc, err := client.Encrypt(ctx, &kms.EncryptInput{KeyId: hsmKey.KeyId, Plaintext: []byte("moving")})
@@ -60,7 +60,7 @@ func cryptoSpecs(s *suite) {
 		})
 
 		ruleIt("CKS-DATAKEY-001", ginkgo.Label("api:GenerateDataKey", "api:GenerateDataKeyWithoutPlaintext"), func(ctx ginkgo.SpecContext) {
-			st := connectedStore(ctx, s)
+			st := useShared(ctx, s)
 			k := newHSMKey(ctx, s, st.ID)
 			client := s.client(true)
 			dk, err := client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: k.KeyId, KeySpec: types.DataKeySpecAes256})
@@ -78,7 +78,7 @@ func cryptoSpecs(s *suite) {
 		})
 
 		ruleIt("CKS-ENCRYPT-002", ginkgo.Label("api:Encrypt", "api:DisableKey"), func(ctx ginkgo.SpecContext) {
-			st := connectedStore(ctx, s)
+			st := useShared(ctx, s)
 			k := newHSMKey(ctx, s, st.ID)
 			client := s.client(true)
 			_, err := client.DisableKey(ctx, &kms.DisableKeyInput{KeyId: k.KeyId})
@@ -88,7 +88,8 @@ func cryptoSpecs(s *suite) {
 		})
 
 		ruleIt("CKS-RANDOM-001", ginkgo.Label("api:GenerateRandom"), func(ctx ginkgo.SpecContext) {
-			st := newStore(ctx, s)
+			st := useShared(ctx, s)
+			disconnect(ctx, s, st.ID)
 			client := s.client(true)
 			_, err := client.GenerateRandom(ctx, &kms.GenerateRandomInput{NumberOfBytes: aws.Int32(32), CustomKeyStoreId: aws.String(st.ID)})
 			gomega.Expect(err).To(failWith("CustomKeyStoreInvalidStateException"))

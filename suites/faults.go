@@ -20,7 +20,7 @@ func faultSpecs(s *suite) {
 		ginkgo.DescribeTable("fail the connect with their code, refuse Connect while FAILED, and the documented repair brings the store back",
 			func(ctx ginkgo.SpecContext, name string, code types.ConnectionErrorCodeType) {
 				c := needControl(s)
-				st := newStore(ctx, s)
+				st := newFaultStore(ctx, s)
 				if name == "network-errors" {
 					// Network faults act on KMS's connections to the HSMs.
 					connect(ctx, s, st.ID)
@@ -47,6 +47,10 @@ func faultSpecs(s *suite) {
 				}
 				if report.ClusterID != "" {
 					update.CloudHsmClusterId = aws.String(report.ClusterID)
+					s.replaceCluster(ctx, st, report.ClusterID)
+				}
+				if report.KMSUserPassword != "" {
+					st.Cluster.KMSUserPassword = report.KMSUserPassword
 				}
 				if update.KeyStorePassword != nil || update.CloudHsmClusterId != nil {
 					_, err := client.UpdateCustomKeyStore(ctx, update)
@@ -68,7 +72,8 @@ func faultSpecs(s *suite) {
 
 		ruleIt("CKS-FAULT-011",
 			ginkgo.Label("fault:INVALID_CREDENTIALS", "fault:USER_LOCKED_OUT"), func(ctx ginkgo.SpecContext) {
-				st := newStore(ctx, s)
+				needControl(s)
+				st := newFaultStore(ctx, s)
 				client := s.client(true)
 				_, err := client.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID), KeyStorePassword: aws.String("not-the-password")})
 				gomega.Expect(err).NotTo(gomega.HaveOccurred())
@@ -87,7 +92,7 @@ func faultSpecs(s *suite) {
 	ginkgo.Describe("life after CONNECTED", ginkgo.Label("kind:fault", "needs:fault-control", "api:Encrypt", "api:Decrypt"), func() {
 		ruleIt("CKS-FAULT-012", func(ctx ginkgo.SpecContext) {
 			c := needControl(s)
-			st := connectedStore(ctx, s)
+			st := useShared(ctx, s)
 			k := newHSMKey(ctx, s, st.ID)
 			client := s.client(true)
 			before, err := client.Encrypt(ctx, &kms.EncryptInput{KeyId: k.KeyId, Plaintext: []byte("before")})
@@ -105,7 +110,7 @@ func faultSpecs(s *suite) {
 		ruleIt("CKS-FAULT-013",
 			func(ctx ginkgo.SpecContext) {
 				c := needControl(s)
-				st := connectedStore(ctx, s)
+				st := useShared(ctx, s)
 				k := newHSMKey(ctx, s, st.ID)
 				client := s.client(false)
 				before, err := client.Encrypt(ctx, &kms.EncryptInput{KeyId: k.KeyId, Plaintext: []byte("kept")})

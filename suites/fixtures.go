@@ -69,36 +69,109 @@ func uniqueName(prefix string) string {
 	return fmt.Sprintf("%s-%s", prefix, uuid.NewString()[:13])
 }
 
-// store is a custom key store made for one spec.
+// store is a custom key store of the kit: the shared one, or one made for
+// one spec.
 type store struct {
 	ID      string
 	Name    string
 	Cluster Cluster
+	// changed says that the cluster changed (a fault, or a connect, after
+	// which kmsuser's password is one only KMS knows): it is not given to
+	// another spec after the store, but deleted (or, if given, left).
+	changed bool
 }
 
-// needCluster takes a cluster for the spec, or skips it with the reason.
+// needCluster takes a cluster for the spec, no store on it, or skips the
+// spec with the reason; the cluster goes back to the pool when the spec
+// ends.
 func needCluster(ctx context.Context, s *suite) Cluster {
-	cl, err := s.takeCluster(ctx)
-	if errors.Is(err, ErrNoCluster) {
-		ginkgo.Skip("needs a CloudHSM cluster: " + err.Error())
+	cl := takeOrSkip(ctx, s, false)
+	ginkgo.DeferCleanup(func(ctx context.Context) { s.giveBack(ctx, cl, false) })
+	return cl
+}
+
+// createRefused calls CreateCustomKeyStore where the spec expects a
+// refusal, and returns the error; a store made nevertheless (by a wrong
+// target) is removed when the spec ends.
+func createRefused(ctx context.Context, s *suite, in *kms.CreateCustomKeyStoreInput) error {
+	out, err := s.client(false).CreateCustomKeyStore(ctx, in)
+	if err == nil {
+		id := aws.ToString(out.CustomKeyStoreId)
+		ginkgo.DeferCleanup(func(ctx context.Context) {
+			if _, err := tryRemoveStore(ctx, s.client(true), id); err != nil {
+				ginkgo.GinkgoWriter.Printf("removing store %s, made where a refusal was due: %v\n", id, err)
+			}
+		})
+	}
+	return err
+}
+
+func takeOrSkip(ctx context.Context, s *suite, fresh bool) Cluster {
+	cl, err := s.takeCluster(ctx, fresh)
+	if errors.Is(err, ErrNoCluster) || errors.Is(err, errNoFreshCluster) {
+		ginkgo.Skip("needs a CloudHSM cluster no store uses: " + err.Error())
 	}
 	gomega.Expect(err).NotTo(gomega.HaveOccurred(), "making a cluster")
 	return cl
 }
 
-// newStore creates a custom key store on a fresh cluster and registers its
-// clean-up: disconnect, schedule deletion of its keys, and delete it once
-// they are gone (which a target with a short deletion window allows).
-func newStore(ctx context.Context, s *suite) store {
-	cl := needCluster(ctx, s)
+// roomForStore returns why the account has no room for one more store
+// ("" when it has): a full account is no reason to fail a spec.
+func roomForStore(ctx context.Context, s *suite) string {
+	if n, quota := countStores(ctx, s), s.cfg.storeQuota(); n >= quota {
+		return fmt.Sprintf("needs room for a custom key store: the account has %d, its quota is %d (stores whose keys are pending deletion count until the keys are gone)", n, quota)
+	}
+	return ""
+}
+
+// countStores counts the account's custom key stores.
+func countStores(ctx context.Context, s *suite) int {
+	n := 0
+	p := kms.NewDescribeCustomKeyStoresPaginator(s.client(true), &kms.DescribeCustomKeyStoresInput{Limit: aws.Int32(1000)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		gomega.Expect(err).NotTo(gomega.HaveOccurred(), "counting the account's custom key stores")
+		n += len(page.CustomKeyStores)
+	}
+	return n
+}
+
+// newStore creates a custom key store for the spec on a cluster no store
+// uses, and registers its clean-up: it is deleted and its cluster goes
+// back to the pool (a store the spec gave keys is left pending deletion).
+func newStore(ctx context.Context, s *suite) *store {
+	return makeStore(ctx, s, takeOrSkip(ctx, s, false), false)
+}
+
+// newFaultStore creates a store on a new cluster that the spec may change
+// with faults; the cluster is deleted after the store.
+func newFaultStore(ctx context.Context, s *suite) *store {
+	return makeStore(ctx, s, takeOrSkip(ctx, s, true), true)
+}
+
+func makeStore(ctx context.Context, s *suite, cl Cluster, changed bool) *store {
+	if skip := roomForStore(ctx, s); skip != "" {
+		s.giveBack(ctx, cl, false)
+		ginkgo.Skip(skip)
+	}
 	name := uniqueName("conformance")
 	out, err := s.client(true).CreateCustomKeyStore(ctx, &kms.CreateCustomKeyStoreInput{
 		CustomKeyStoreName: aws.String(name), CloudHsmClusterId: aws.String(cl.ID),
 		TrustAnchorCertificate: aws.String(cl.TrustAnchorPEM), KeyStorePassword: aws.String(cl.KMSUserPassword),
 	})
+	if err != nil {
+		s.giveBack(ctx, cl, changed)
+	}
 	gomega.Expect(err).NotTo(gomega.HaveOccurred(), "CreateCustomKeyStore")
-	st := store{ID: aws.ToString(out.CustomKeyStoreId), Name: name, Cluster: cl}
-	ginkgo.DeferCleanup(func(ctx context.Context) { RemoveStore(ctx, s.client(true), st.ID) }, ginkgo.NodeTimeout(2*time.Minute))
+	st := &store{ID: aws.ToString(out.CustomKeyStoreId), Name: name, Cluster: cl, changed: changed}
+	s.track(st, false)
+	ginkgo.DeferCleanup(func(ctx context.Context) {
+		deleted := removeStore(ctx, s.client(true), st.ID)
+		s.storeGone(st, deleted)
+		if deleted {
+			s.giveBack(ctx, st.Cluster, st.changed)
+		}
+	}, ginkgo.NodeTimeout(2*time.Minute))
 	return st
 }
 
@@ -108,48 +181,78 @@ func newStore(ctx context.Context, s *suite) store {
 // windows, such as the harness in tests). It is the clean-up of the suites'
 // stores, exported for specs of one's own.
 func RemoveStore(ctx context.Context, client *kms.Client, storeID string) {
+	removeStore(ctx, client, storeID)
+}
+
+// removeStore is RemoveStore; it reports whether the store is gone.
+func removeStore(ctx context.Context, client *kms.Client, storeID string) bool {
+	deleted, err := tryRemoveStore(ctx, client, storeID)
+	gomega.Expect(err).NotTo(gomega.HaveOccurred(), "removing store %s", storeID)
+	return deleted
+}
+
+// tryRemoveStore removes a store as RemoveStore does; it reports whether
+// the store is gone, and the error that stopped it.
+func tryRemoveStore(ctx context.Context, client *kms.Client, storeID string) (bool, error) {
 	desc, err := client.DescribeCustomKeyStores(ctx, &kms.DescribeCustomKeyStoresInput{CustomKeyStoreId: aws.String(storeID)})
 	if errorCode(err) == "CustomKeyStoreNotFoundException" {
-		return
+		return true, nil
 	}
-	gomega.Expect(err).NotTo(gomega.HaveOccurred())
-	keys := keysOfStore(ctx, client, storeID)
+	if err != nil {
+		return false, err
+	}
+	keys, err := keysOfStore(ctx, client, storeID)
+	if err != nil {
+		return false, err
+	}
 	for _, id := range keys {
 		_, _ = client.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(id), PendingWindowInDays: aws.Int32(7)})
 	}
-	if state := desc.CustomKeyStores[0].ConnectionState; state != types.ConnectionStateTypeDisconnected && state != types.ConnectionStateTypeDisconnecting {
-		_, _ = client.DisconnectCustomKeyStore(ctx, &kms.DisconnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(storeID)})
-	}
-	waitWith(ctx, client, storeID, types.ConnectionStateTypeDisconnected)
-	// Keys leave the store when their waiting period ends; a target with a
-	// long one keeps the store, which is then left for its owner.
 	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
+	for state := desc.CustomKeyStores[0].ConnectionState; state != types.ConnectionStateTypeDisconnected; {
+		if state != types.ConnectionStateTypeDisconnecting {
+			_, _ = client.DisconnectCustomKeyStore(ctx, &kms.DisconnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(storeID)})
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+		desc, err = client.DescribeCustomKeyStores(ctx, &kms.DescribeCustomKeyStoresInput{CustomKeyStoreId: aws.String(storeID)})
+		if err != nil {
+			return false, err
+		}
+		state = desc.CustomKeyStores[0].ConnectionState
+	}
+	// Keys leave the store when their waiting period ends; a target with a
+	// long one keeps the store, which is then left for its owner.
 	deadline := time.After(5 * time.Second)
 	for {
 		_, err := client.DeleteCustomKeyStore(ctx, &kms.DeleteCustomKeyStoreInput{CustomKeyStoreId: aws.String(storeID)})
 		if errorCode(err) != "CustomKeyStoreHasCMKsException" {
-			gomega.Expect(err).NotTo(gomega.HaveOccurred(), "DeleteCustomKeyStore")
-			return
+			return err == nil, err
 		}
 		select {
 		case <-tick.C:
 		case <-deadline:
 			ginkgo.GinkgoWriter.Printf("store %s kept: its keys are still pending deletion\n", storeID)
-			return
+			return false, nil
 		case <-ctx.Done():
-			return
+			return false, nil
 		}
 	}
 }
 
 // keysOfStore lists the IDs of the keys in a store.
-func keysOfStore(ctx context.Context, client *kms.Client, storeID string) []string {
+func keysOfStore(ctx context.Context, client *kms.Client, storeID string) ([]string, error) {
 	var ids []string
 	p := kms.NewListKeysPaginator(client, &kms.ListKeysInput{Limit: aws.Int32(1000)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
-		gomega.Expect(err).NotTo(gomega.HaveOccurred())
+		if err != nil {
+			return nil, err
+		}
 		for _, k := range page.Keys {
 			d, err := client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: k.KeyId})
 			if err == nil && aws.ToString(d.KeyMetadata.CustomKeyStoreId) == storeID {
@@ -157,7 +260,7 @@ func keysOfStore(ctx context.Context, client *kms.Client, storeID string) []stri
 			}
 		}
 	}
-	return ids
+	return ids, nil
 }
 
 // describeStore returns the store's entry.
@@ -186,12 +289,55 @@ func waitWith(ctx context.Context, client *kms.Client, storeID string, state typ
 	return entry
 }
 
-// connect connects a store and waits until it is CONNECTED.
+// settle polls until the store is in no transient state (CONNECTING,
+// DISCONNECTING) and returns its entry.
+func settle(ctx context.Context, s *suite, storeID string) types.CustomKeyStoresListEntry {
+	var entry types.CustomKeyStoresListEntry
+	gomega.Eventually(ctx, func() types.ConnectionStateType {
+		entry = describeStore(ctx, s, storeID)
+		return entry.ConnectionState
+	}).WithTimeout(connectTimeout).WithPolling(pollInterval).ShouldNot(gomega.BeElementOf(
+		types.ConnectionStateTypeConnecting, types.ConnectionStateTypeDisconnecting), "the store settles")
+	return entry
+}
+
+// transientCodes are the connection error codes of a connect that may
+// succeed when tried again with nothing changed (the cluster's network, an
+// internal error of the service).
+var transientCodes = []types.ConnectionErrorCodeType{types.ConnectionErrorCodeTypeNetworkErrors, types.ConnectionErrorCodeTypeInternalError}
+
+// connectAttempts bounds the connects of a fixture that meet a transient
+// failure.
+const connectAttempts = 3
+
+// connect connects a store and waits until it is CONNECTED. It is a
+// fixture: a connect that fails with a transient code (NETWORK_ERRORS,
+// INTERNAL_ERROR) is tried again after a disconnect, as AWS advises, so
+// that a spec about something else does not fail for a transient.
 func connect(ctx context.Context, s *suite, storeID string) {
-	_, err := s.client(true).ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(storeID)})
-	gomega.Expect(err).NotTo(gomega.HaveOccurred(), "ConnectCustomKeyStore")
-	entry := waitForState(ctx, s, storeID, types.ConnectionStateTypeConnected)
-	gomega.Expect(entry.ConnectionErrorCode).To(gomega.BeEmpty())
+	s.connecting(storeID)
+	var e types.CustomKeyStoresListEntry
+	for attempt := 1; ; attempt++ {
+		_, err := s.client(true).ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(storeID)})
+		gomega.Expect(err).NotTo(gomega.HaveOccurred(), "ConnectCustomKeyStore")
+		e = settle(ctx, s, storeID)
+		if e.ConnectionState != types.ConnectionStateTypeFailed || attempt == connectAttempts || !isTransient(e.ConnectionErrorCode) {
+			break
+		}
+		ginkgo.GinkgoWriter.Printf("connect of %s failed with %s (transient): trying again\n", storeID, e.ConnectionErrorCode)
+		disconnect(ctx, s, storeID)
+	}
+	gomega.Expect(e.ConnectionState).To(gomega.Equal(types.ConnectionStateTypeConnected), "the connect ends CONNECTED (error code %q)", e.ConnectionErrorCode)
+	gomega.Expect(e.ConnectionErrorCode).To(gomega.BeEmpty())
+}
+
+func isTransient(code types.ConnectionErrorCodeType) bool {
+	for _, t := range transientCodes {
+		if code == t {
+			return true
+		}
+	}
+	return false
 }
 
 // disconnect disconnects a store and waits until it is DISCONNECTED.
@@ -201,27 +347,35 @@ func disconnect(ctx context.Context, s *suite, storeID string) {
 	waitForState(ctx, s, storeID, types.ConnectionStateTypeDisconnected)
 }
 
-// connectedStore makes a store and connects it.
-func connectedStore(ctx context.Context, s *suite) store {
+// connectedStore makes a store for the spec and connects it.
+func connectedStore(ctx context.Context, s *suite) *store {
 	st := newStore(ctx, s)
 	connect(ctx, s, st.ID)
 	return st
 }
 
-// newHSMKey creates a key in a connected store.
+// newHSMKey creates a key in a connected store; it is scheduled for
+// deletion (the shortest window, 7 days) when the spec ends.
 func newHSMKey(ctx context.Context, s *suite, storeID string) *types.KeyMetadata {
 	out, err := s.client(true).CreateKey(ctx, &kms.CreateKeyInput{Origin: types.OriginTypeAwsCloudhsm, CustomKeyStoreId: aws.String(storeID),
 		Description: aws.String("conformance")})
 	gomega.Expect(err).NotTo(gomega.HaveOccurred(), "CreateKey")
+	scheduleDeletionLater(s, out.KeyMetadata.KeyId)
 	return out.KeyMetadata
+}
+
+// scheduleDeletionLater schedules the key's deletion when the spec ends
+// (an error, such as a key already pending deletion, is no concern).
+func scheduleDeletionLater(s *suite, keyID *string) {
+	ginkgo.DeferCleanup(func(ctx context.Context) {
+		_, _ = s.client(true).ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: keyID, PendingWindowInDays: aws.Int32(7)})
+	})
 }
 
 // newKMSKey creates an AWS_KMS-origin key, scheduled for deletion at clean-up.
 func newKMSKey(ctx context.Context, s *suite) *types.KeyMetadata {
 	out, err := s.client(true).CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("conformance")})
 	gomega.Expect(err).NotTo(gomega.HaveOccurred(), "CreateKey")
-	ginkgo.DeferCleanup(func(ctx context.Context) {
-		_, _ = s.client(true).ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: out.KeyMetadata.KeyId, PendingWindowInDays: aws.Int32(7)})
-	})
+	scheduleDeletionLater(s, out.KeyMetadata.KeyId)
 	return out.KeyMetadata
 }

@@ -17,7 +17,8 @@ func keyState(ctx ginkgo.SpecContext, s *suite, keyID *string) types.KeyMetadata
 func keySpecs(s *suite) {
 	ginkgo.Describe("keys in a CloudHSM key store", func() {
 		ruleIt("CKS-CREATEKEY-001", ginkgo.Label("api:CreateKey"), func(ctx ginkgo.SpecContext) {
-			st := newStore(ctx, s)
+			st := useShared(ctx, s)
+			disconnect(ctx, s, st.ID)
 			client := s.client(true)
 			_, err := client.CreateKey(ctx, &kms.CreateKeyInput{Origin: types.OriginTypeAwsCloudhsm, CustomKeyStoreId: aws.String(st.ID)})
 			gomega.Expect(err).To(failWith("CustomKeyStoreInvalidStateException"), "CreateKey in a DISCONNECTED store")
@@ -41,7 +42,7 @@ func keySpecs(s *suite) {
 
 		ruleIt("CKS-KEYSTATE-001",
 			ginkgo.Label("api:DisconnectCustomKeyStore", "api:EnableKey", "api:DisableKey"), func(ctx ginkgo.SpecContext) {
-				st := connectedStore(ctx, s)
+				st := useShared(ctx, s)
 				client := s.client(true)
 				enabled, disabled := newHSMKey(ctx, s, st.ID), newHSMKey(ctx, s, st.ID)
 				_, err := client.DisableKey(ctx, &kms.DisableKeyInput{KeyId: disabled.KeyId})
@@ -78,7 +79,7 @@ func keySpecs(s *suite) {
 
 		ruleIt("CKS-KEYDELETION-001",
 			ginkgo.Label("api:ScheduleKeyDeletion", "api:CancelKeyDeletion"), func(ctx ginkgo.SpecContext) {
-				st := connectedStore(ctx, s)
+				st := useShared(ctx, s)
 				client := s.client(true)
 				k := newHSMKey(ctx, s, st.ID)
 				// The longest window, so that the key outlives the spec.

@@ -2,6 +2,7 @@ package suites
 
 import (
 	"testing"
+	"time"
 
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
@@ -22,14 +23,27 @@ var groups = []func(s *suite){
 }
 
 // Register adds the suites to the caller's Ginkgo tree, in a container of
-// their own. cfg is read when specs run, so it may be filled in later (in a
-// BeforeSuite). It returns true so it can be called at package level:
+// their own, and a ReportAfterSuite node that cleans up after the run (the
+// shared store with keys, the clusters made through the control API), so
+// it must be called at the top level of the tree. cfg is read when specs
+// run, so it may be filled in later (in a BeforeSuite). It returns true so
+// it can be called at package level:
 //
 //	var cfg suites.Config
 //	var _ = suites.Register(&cfg)
+//
+// Budget tells what the run spent.
 func Register(cfg *Config) bool {
+	s := &suite{cfg: cfg}
+	registered.mu.Lock()
+	registered.suites = append(registered.suites, s)
+	registered.mu.Unlock()
+	ginkgo.ReportAfterSuite("conformance kit clean-up", func(ctx ginkgo.SpecContext, _ ginkgo.Report) {
+		if cfg.Endpoint != "" {
+			s.finish(ctx)
+		}
+	}, ginkgo.NodeTimeout(5*time.Minute))
 	return ginkgo.Describe("KMS custom key store API", ginkgo.Label("kind:conformance"), func() {
-		s := &suite{cfg: cfg}
 		for _, group := range groups {
 			group(s)
 		}

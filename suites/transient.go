@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
+
+	"github.com/kmsharness/kmsharness/control"
 )
 
 // storeOp is one operation on a store, for the state table.
@@ -46,29 +48,33 @@ var (
 func transientStateSpecs(s *suite) {
 	ginkgo.Describe("the transient connection states", ginkgo.Label("api:ConnectCustomKeyStore", "api:DisconnectCustomKeyStore"), func() {
 		ruleIt("CKS-CONNECT-003", func(ctx ginkgo.SpecContext) {
+			needHolds(ctx, s)
 			st := newStore(ctx, s)
+			st.changed = true // a connect started on its cluster
 			c := s.client(true)
+			held := holdNext(ctx, s, st.ID, control.TransitionConnect)
 			gomega.Expect(opConnect.call(ctx, c, aws.String(st.ID))).To(gomega.Succeed())
+			held.holding(ctx)
+			gomega.Expect(describeStore(ctx, s, st.ID).ConnectionState).To(gomega.Equal(types.ConnectionStateTypeConnecting), "the state of a store held in its connect")
 			for _, op := range []storeOp{opUpdatePassword, opDelete, opCreateKey, opGenerateRandom} {
 				gomega.Expect(op.call(ctx, c, aws.String(st.ID))).To(failWith("CustomKeyStoreInvalidStateException"), "%s while CONNECTING", op.name)
 			}
-			gomega.Expect(describeStore(ctx, s, st.ID).ConnectionState).To(gomega.Equal(types.ConnectionStateTypeConnecting),
-				"the checks ran while the store was CONNECTING")
 			gomega.Expect(opDisconnect.call(ctx, c, aws.String(st.ID))).To(gomega.Succeed(), "a connect in progress can be abandoned")
 			waitForState(ctx, s, st.ID, types.ConnectionStateTypeDisconnected)
 		})
 
 		ruleIt("CKS-DISCONNECT-002", func(ctx ginkgo.SpecContext) {
+			needHolds(ctx, s)
 			st := connectedStore(ctx, s)
 			c := s.client(true)
+			held := holdNext(ctx, s, st.ID, control.TransitionDisconnect)
 			gomega.Expect(opDisconnect.call(ctx, c, aws.String(st.ID))).To(gomega.Succeed())
-			gomega.Expect(describeStore(ctx, s, st.ID).ConnectionState).To(gomega.Equal(types.ConnectionStateTypeDisconnecting),
-				"the state right after DisconnectCustomKeyStore")
+			held.holding(ctx)
+			gomega.Expect(describeStore(ctx, s, st.ID).ConnectionState).To(gomega.Equal(types.ConnectionStateTypeDisconnecting), "the state of a store held in its disconnect")
 			for _, op := range []storeOp{opConnect, opDisconnect, opUpdatePassword, opDelete, opCreateKey, opGenerateRandom} {
 				gomega.Expect(op.call(ctx, c, aws.String(st.ID))).To(failWith("CustomKeyStoreInvalidStateException"), "%s while DISCONNECTING", op.name)
 			}
-			gomega.Expect(describeStore(ctx, s, st.ID).ConnectionState).To(gomega.Equal(types.ConnectionStateTypeDisconnecting),
-				"the checks ran while the store was DISCONNECTING")
+			held.release(ctx)
 			waitForState(ctx, s, st.ID, types.ConnectionStateTypeDisconnected)
 		})
 	})
