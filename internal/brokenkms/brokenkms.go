@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 )
 
 // Variant is one broken behaviour.
@@ -19,11 +20,9 @@ type Variant struct {
 	// Name names the mistake.
 	Name string
 	// Rule is what must fail because of it: for Variants, the ID of the
-	// conformance rule (package suites) and no other rule of those Labels
-	// selects; for chaos variants, the check's description.
+	// conformance rule (package suites) whose spec must fail; for chaos
+	// variants, the check's description.
 	Rule string
-	// Labels selects the specs to run against it (a Ginkgo label filter).
-	Labels string
 	// rewrite changes one exchange: it may change the request body, and
 	// gets the answer (status, body) to change.
 	request  func(op string, body map[string]any)
@@ -35,8 +34,8 @@ type Variant struct {
 // variants that rewrite requests would break a signature, and one of them
 // is precisely a front end that checks none.
 var Variants = []Variant{
-	{Name: "signature-not-checked", Rule: "CKS-AUTH-004", Labels: "api:auth"},
-	{Name: "duplicate-names-accepted", Rule: "CKS-CREATE-002", Labels: "api:CreateCustomKeyStore && !kind:slow",
+	{Name: "signature-not-checked", Rule: "CKS-AUTH-004"},
+	{Name: "duplicate-names-accepted", Rule: "CKS-CREATE-002",
 		request: func(op string, body map[string]any) {
 			if op == "CreateCustomKeyStore" {
 				if name, ok := body["CustomKeyStoreName"].(string); ok {
@@ -44,61 +43,76 @@ var Variants = []Variant{
 				}
 			}
 		}},
-	{Name: "truncated-always-false", Rule: "CKS-LISTKEYS-001", Labels: "api:ListKeys",
+	{Name: "truncated-always-false", Rule: "CKS-LISTKEYS-001",
 		response: func(op string, _ map[string]any, status int, body map[string]any) (int, map[string]any) {
 			if op == "ListKeys" && status == http.StatusOK {
 				body["Truncated"] = false
 			}
 			return status, body
 		}},
-	{Name: "marker-ignored", Rule: "CKS-LISTKEYS-001", Labels: "api:ListKeys",
+	{Name: "marker-ignored", Rule: "CKS-LISTKEYS-001",
 		request: func(op string, body map[string]any) {
 			if op == "ListKeys" {
 				delete(body, "Marker")
 			}
 		}},
-	{Name: "connect-on-failed-accepted", Rule: "CKS-CONNECT-002", Labels: "fault:INVALID_CREDENTIALS && !kind:fault",
+	{Name: "connect-on-failed-accepted", Rule: "CKS-CONNECT-002",
 		response: func(op string, _ map[string]any, status int, body map[string]any) (int, map[string]any) {
 			if op == "ConnectCustomKeyStore" && body["__type"] == "CustomKeyStoreInvalidStateException" {
 				return http.StatusOK, map[string]any{}
 			}
 			return status, body
 		}},
-	{Name: "connected-without-connecting", Rule: "CKS-CONNECT-001", Labels: "api:ConnectCustomKeyStore && !kind:fault",
+	{Name: "connected-without-connecting", Rule: "CKS-CONNECT-001",
 		response: func(op string, _ map[string]any, status int, body map[string]any) (int, map[string]any) {
-			if op == "DescribeCustomKeyStores" && status == http.StatusOK {
-				if stores, ok := body["CustomKeyStores"].([]any); ok {
-					for _, s := range stores {
-						if m, ok := s.(map[string]any); ok && m["ConnectionState"] == "CONNECTING" {
-							m["ConnectionState"] = "CONNECTED"
-						}
-					}
+			describedStores(op, status, body, func(m map[string]any) {
+				if m["ConnectionState"] == "CONNECTING" {
+					m["ConnectionState"] = "CONNECTED"
 				}
-			}
+			})
 			return status, body
 		}},
-	{Name: "unknown-name-filter-empty-list", Rule: "CKS-DESCRIBE-001", Labels: "api:DescribeCustomKeyStores && !kind:slow",
+	{Name: "unknown-name-filter-empty-list", Rule: "CKS-DESCRIBE-001",
 		response: func(op string, req map[string]any, status int, body map[string]any) (int, map[string]any) {
 			if op == "DescribeCustomKeyStores" && body["__type"] == "CustomKeyStoreNotFoundException" {
 				return http.StatusOK, map[string]any{"CustomKeyStores": []any{}, "Truncated": false}
 			}
 			return status, body
 		}},
-	{Name: "delete-with-keys-accepted", Rule: "CKS-DELETE-001", Labels: "api:DeleteCustomKeyStore",
+	{Name: "delete-with-keys-accepted", Rule: "CKS-DELETE-001",
 		response: func(op string, _ map[string]any, status int, body map[string]any) (int, map[string]any) {
 			if op == "DeleteCustomKeyStore" && body["__type"] == "CustomKeyStoreHasCMKsException" {
 				return http.StatusOK, map[string]any{}
 			}
 			return status, body
 		}},
-	{Name: "wrong-exception-type", Rule: "CKS-DISCONNECT-001", Labels: "api:DisconnectCustomKeyStore && !kind:fault",
+	{Name: "wrong-exception-type", Rule: "CKS-DISCONNECT-001",
 		response: func(op string, _ map[string]any, status int, body map[string]any) (int, map[string]any) {
 			if op == "DisconnectCustomKeyStore" && body["__type"] == "CustomKeyStoreInvalidStateException" {
 				body["__type"] = "KMSInvalidStateException"
 			}
 			return status, body
 		}},
-	{Name: "validation-as-server-error", Rule: "CKS-PROTOCOL-003", Labels: "api:protocol",
+	{Name: "stays-connecting", Rule: "CKS-CONNECT-001",
+		response: func(op string, _ map[string]any, status int, body map[string]any) (int, map[string]any) {
+			describedStores(op, status, body, func(m map[string]any) {
+				if m["ConnectionState"] == "CONNECTED" {
+					m["ConnectionState"] = "CONNECTING"
+				}
+			})
+			return status, body
+		}},
+	{Name: "failed-without-error-code", Rule: "CKS-CONNECT-002",
+		response: func(op string, _ map[string]any, status int, body map[string]any) (int, map[string]any) {
+			describedStores(op, status, body, func(m map[string]any) {
+				if m["ConnectionState"] == "FAILED" {
+					delete(m, "ConnectionErrorCode")
+				}
+			})
+			return status, body
+		}},
+	pagesRepeatAnItem(),
+	{Name: "validation-as-server-error", Rule: "CKS-PROTOCOL-003",
 		response: func(_ string, _ map[string]any, status int, body map[string]any) (int, map[string]any) {
 			if body["__type"] == "ValidationException" {
 				return http.StatusInternalServerError, body
@@ -106,6 +120,24 @@ var Variants = []Variant{
 			return status, body
 		}},
 }
+
+// describedStores applies change to every store of a DescribeCustomKeyStores
+// answer.
+func describedStores(op string, status int, body map[string]any, change func(store map[string]any)) {
+	if op != "DescribeCustomKeyStores" || status != http.StatusOK {
+		return
+	}
+	stores, _ := body["CustomKeyStores"].([]any)
+	for _, s := range stores {
+		if m, ok := s.(map[string]any); ok {
+			change(m)
+		}
+	}
+}
+
+// LabelFilter selects the spec of the variant's rule (a Ginkgo label
+// filter).
+func (v Variant) LabelFilter() string { return "rule:" + v.Rule }
 
 // Handler serves the variant in front of next (the correct KMS).
 func (v Variant) Handler(next http.Handler) http.Handler {
@@ -154,4 +186,31 @@ func jsonType(body []byte) (string, bool) {
 		return e.Type, true
 	}
 	return "", false
+}
+
+// pagesRepeatAnItem repeats the last key of a truncated ListKeys page at
+// the top of the next page (dropping that page's last key to keep within
+// the limit): a marker that points one item too early.
+func pagesRepeatAnItem() Variant {
+	var mu sync.Mutex
+	lastOf := map[string]any{} // NextMarker → the last key of its page
+	return Variant{Name: "pages-repeat-an-item", Rule: "CKS-LISTKEYS-001",
+		response: func(op string, req map[string]any, status int, body map[string]any) (int, map[string]any) {
+			if op != "ListKeys" || status != http.StatusOK {
+				return status, body
+			}
+			keys, _ := body["Keys"].([]any)
+			mu.Lock()
+			defer mu.Unlock()
+			if marker, ok := req["Marker"].(string); ok {
+				if last, ok := lastOf[marker]; ok && len(keys) > 0 {
+					keys = append([]any{last}, keys[:len(keys)-1]...)
+				}
+			}
+			if next, ok := body["NextMarker"].(string); ok && len(keys) > 0 {
+				lastOf[next] = keys[len(keys)-1]
+			}
+			body["Keys"] = keys
+			return status, body
+		}}
 }
