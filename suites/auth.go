@@ -34,7 +34,7 @@ func signedCall(ctx context.Context, s *suite, target string, body []byte, creds
 	if change != nil {
 		change(req)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.httpClient().Do(req)
 	gomega.Expect(err).NotTo(gomega.HaveOccurred())
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)

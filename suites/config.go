@@ -12,6 +12,7 @@ package suites
 
 import (
 	"context"
+	"net/http"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -38,6 +39,9 @@ type ClusterProvider interface {
 type Config struct {
 	// Endpoint is the KMS endpoint URL.
 	Endpoint string
+	// CloudHSMEndpoint is the CloudHSMv2 endpoint URL, if the preflight is
+	// to check that the given clusters exist and are ACTIVE.
+	CloudHSMEndpoint string
 	// Region and Credentials sign requests.
 	Region      string
 	Credentials aws.CredentialsProvider
@@ -65,6 +69,7 @@ type suite struct {
 
 	mu      sync.Mutex
 	clients [2]*kms.Client // without and with retries
+	http    *http.Client   // what they and the raw calls send through
 	holds   *bool          // whether the control API serves holds, once asked
 
 	pool   pool

@@ -14,6 +14,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
+
+	"github.com/kmsharness/kmsharness/internal/sdkhttp"
 )
 
 // Timeouts of asynchronous transitions the specs wait for. AWS takes up to
@@ -25,8 +27,8 @@ const (
 
 // client returns the suite's KMS client for the target. retries=false gives
 // one that does not retry (for specs that count on one attempt, such as
-// quota ones: the SDK retries LimitExceededException). Each has a transport
-// of its own, so nothing else in the process can close its connections.
+// quota ones: the SDK retries LimitExceededException). Both send through
+// the suite's HTTP client (package sdkhttp), a transport of its own.
 func (s *suite) client(retries bool) *kms.Client {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -43,11 +45,25 @@ func (s *suite) client(retries bool) *kms.Client {
 			Region:           s.cfg.Region,
 			BaseEndpoint:     aws.String(s.cfg.Endpoint),
 			Credentials:      s.cfg.Credentials,
-			HTTPClient:       &http.Client{Timeout: 30 * time.Second, Transport: http.DefaultTransport.(*http.Transport).Clone()},
+			HTTPClient:       s.httpClientLocked(),
 			RetryMaxAttempts: attempts,
 		})
 	}
 	return s.clients[i]
+}
+
+// httpClient returns the HTTP client the suite's calls go through.
+func (s *suite) httpClient() *http.Client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.httpClientLocked()
+}
+
+func (s *suite) httpClientLocked() *http.Client {
+	if s.http == nil {
+		s.http = sdkhttp.NewClient()
+	}
+	return s.http
 }
 
 // errorCode returns the AWS error code of err, "" if it has none.
