@@ -124,6 +124,9 @@ func createRefused(ctx context.Context, s *suite, in *kms.CreateCustomKeyStoreIn
 
 func takeOrSkip(ctx context.Context, s *suite, fresh bool) Cluster {
 	cl, err := s.takeCluster(ctx, fresh)
+	if errors.Is(err, ErrNoCluster) && len(s.cfg.Clusters) == 1 {
+		ginkgo.Skip("needs a CloudHSM cluster no store uses: the only given cluster holds the store with keys the specs share (its keys pending deletion keep it for 7 days); give a second --cluster or a control API that makes clusters")
+	}
 	if errors.Is(err, ErrNoCluster) || errors.Is(err, errNoFreshCluster) {
 		ginkgo.Skip("needs a CloudHSM cluster no store uses: " + err.Error())
 	}
