@@ -64,14 +64,7 @@ var Variants = []Variant{
 			return status, body
 		}},
 	{Name: "connected-without-connecting", Rule: "CKS-CONNECT-001",
-		response: func(op string, _ map[string]any, status int, body map[string]any) (int, map[string]any) {
-			describedStores(op, status, body, func(m map[string]any) {
-				if m["ConnectionState"] == "CONNECTING" {
-					m["ConnectionState"] = "CONNECTED"
-				}
-			})
-			return status, body
-		}},
+		response: describedAs("CONNECTING", "CONNECTED")},
 	{Name: "unknown-name-filter-empty-list", Rule: "CKS-DESCRIBE-001",
 		response: func(op string, req map[string]any, status int, body map[string]any) (int, map[string]any) {
 			if op == "DescribeCustomKeyStores" && body["__type"] == "CustomKeyStoreNotFoundException" {
@@ -94,14 +87,7 @@ var Variants = []Variant{
 			return status, body
 		}},
 	{Name: "stays-connecting", Rule: "CKS-CONNECT-001",
-		response: func(op string, _ map[string]any, status int, body map[string]any) (int, map[string]any) {
-			describedStores(op, status, body, func(m map[string]any) {
-				if m["ConnectionState"] == "CONNECTED" {
-					m["ConnectionState"] = "CONNECTING"
-				}
-			})
-			return status, body
-		}},
+		response: describedAs("CONNECTED", "CONNECTING")},
 	{Name: "failed-without-error-code", Rule: "CKS-CONNECT-002",
 		response: func(op string, _ map[string]any, status int, body map[string]any) (int, map[string]any) {
 			describedStores(op, status, body, func(m map[string]any) {
@@ -138,6 +124,18 @@ func describedStores(op string, status int, body map[string]any, change func(sto
 // LabelFilter selects the spec of the variant's rule (a Ginkgo label
 // filter).
 func (v Variant) LabelFilter() string { return "rule:" + v.Rule }
+
+// describedAs answers every store described in state from as in state to.
+func describedAs(from, to string) func(string, map[string]any, int, map[string]any) (int, map[string]any) {
+	return func(op string, _ map[string]any, status int, body map[string]any) (int, map[string]any) {
+		describedStores(op, status, body, func(m map[string]any) {
+			if m["ConnectionState"] == from {
+				m["ConnectionState"] = to
+			}
+		})
+		return status, body
+	}
+}
 
 // Handler serves the variant in front of next (the correct KMS).
 func (v Variant) Handler(next http.Handler) http.Handler {

@@ -22,19 +22,8 @@ func ChaosVariants() []ChaosVariant {
 // description claims a connect succeeded before (or although) it did.
 func connectedEarly() ChaosVariant {
 	return ChaosVariant{Check: "connection-states", Variant: Variant{Name: "connected-early",
-		Rule: "a store is CONNECTED only once a connect logged in",
-		response: func(op string, _ map[string]any, status int, body map[string]any) (int, map[string]any) {
-			if op == "DescribeCustomKeyStores" && status == http.StatusOK {
-				if stores, ok := body["CustomKeyStores"].([]any); ok {
-					for _, s := range stores {
-						if m, ok := s.(map[string]any); ok && m["ConnectionState"] == "CONNECTING" {
-							m["ConnectionState"] = "CONNECTED"
-						}
-					}
-				}
-			}
-			return status, body
-		}}}
+		Rule:     "a store is CONNECTED only once a connect logged in",
+		response: describedAs("CONNECTING", "CONNECTED")}}
 }
 
 // losesKeys acknowledges every CreateKey but loses the keys made after
