@@ -47,7 +47,8 @@ type BudgetReport struct {
 	// ClustersUsed counts the distinct clusters the kit's stores used.
 	ClustersUsed int
 	// ClustersMade counts clusters made through the control API or a
-	// ClusterProvider; ClustersReleased those deleted again.
+	// ClusterProvider (or by a heal, for a store of the kit);
+	// ClustersReleased those deleted again, or found gone.
 	ClustersMade     int
 	ClustersReleased int
 }
@@ -219,6 +220,7 @@ func (s *suite) replaceCluster(ctx context.Context, st *store, clusterID string)
 	s.pool.mu.Lock()
 	if s.pool.made[old] {
 		s.pool.made[clusterID] = true
+		s.pool.budget.ClustersMade++ // by the heal, for the kit
 	}
 	s.pool.used[clusterID] = true
 	s.pool.mu.Unlock()

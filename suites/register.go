@@ -41,6 +41,7 @@ func Register(cfg *Config) bool {
 	ginkgo.ReportAfterSuite("conformance kit clean-up", func(ctx ginkgo.SpecContext, _ ginkgo.Report) {
 		if cfg.Endpoint != "" {
 			s.finish(ctx)
+			ginkgo.GinkgoWriter.Println("conformance budget:", s.budgetNow())
 		}
 	}, ginkgo.NodeTimeout(5*time.Minute))
 	return ginkgo.Describe("KMS custom key store API", ginkgo.Label("kind:conformance"), func() {
