@@ -14,6 +14,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -55,6 +56,9 @@ type Config struct {
 	Provider ClusterProvider
 	// StoreQuota is the target's custom key store quota (AWS: 10).
 	StoreQuota int
+	// ConnectTimeout bounds a connect or disconnect the specs wait for
+	// (default 60 s; AWS takes up to 20 minutes to connect a store).
+	ConnectTimeout time.Duration
 	// Control is the target's fault-control API (package control): fault
 	// specs need it, the specs of transient states hold them through it,
 	// and without a Provider it makes clusters on demand (deleted again
@@ -74,6 +78,13 @@ type suite struct {
 
 	pool   pool
 	shared sharedStore
+}
+
+func (c *Config) connectTimeout() time.Duration {
+	if c.ConnectTimeout > 0 {
+		return c.ConnectTimeout
+	}
+	return defaultConnectTimeout
 }
 
 func (c *Config) storeQuota() int {

@@ -156,7 +156,7 @@ func faultSpecs(s *suite) {
 						return nil, err
 					}
 					return out.Plaintext, nil
-				}).WithTimeout(connectTimeout).WithPolling(pollInterval).Should(gomega.Equal([]byte("kept")), "a ciphertext from before the cut")
+				}).WithTimeout(s.cfg.connectTimeout()).WithPolling(pollInterval).Should(gomega.Equal([]byte("kept")), "a ciphertext from before the cut")
 				_, err = client.Encrypt(ctx, &kms.EncryptInput{KeyId: k.KeyId, Plaintext: []byte("again")})
 				gomega.Expect(err).NotTo(gomega.HaveOccurred())
 			})

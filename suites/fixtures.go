@@ -18,11 +18,11 @@ import (
 	"github.com/kmsharness/kmsharness/internal/sdkhttp"
 )
 
-// Timeouts of asynchronous transitions the specs wait for. AWS takes up to
-// 20 minutes to connect; targets meant for these suites answer in seconds.
+// How long the specs wait for an asynchronous transition by default
+// (Config.ConnectTimeout), and how often they look.
 const (
-	connectTimeout = 60 * time.Second
-	pollInterval   = 20 * time.Millisecond
+	defaultConnectTimeout = 60 * time.Second
+	pollInterval          = 20 * time.Millisecond
 )
 
 // client returns the suite's KMS client for the target. retries=false gives
@@ -284,11 +284,7 @@ func keysOfStore(ctx context.Context, client *kms.Client, storeID string) ([]str
 
 // describeStore returns the store's entry.
 func describeStore(ctx context.Context, s *suite, storeID string) types.CustomKeyStoresListEntry {
-	return describeWith(ctx, s.client(true), storeID)
-}
-
-func describeWith(ctx context.Context, client *kms.Client, storeID string) types.CustomKeyStoresListEntry {
-	out, err := client.DescribeCustomKeyStores(ctx, &kms.DescribeCustomKeyStoresInput{CustomKeyStoreId: aws.String(storeID)})
+	out, err := s.client(true).DescribeCustomKeyStores(ctx, &kms.DescribeCustomKeyStoresInput{CustomKeyStoreId: aws.String(storeID)})
 	gomega.Expect(err).NotTo(gomega.HaveOccurred())
 	gomega.Expect(out.CustomKeyStores).To(gomega.HaveLen(1))
 	return out.CustomKeyStores[0]
@@ -296,15 +292,11 @@ func describeWith(ctx context.Context, client *kms.Client, storeID string) types
 
 // waitForState polls until the store reaches state and returns its entry.
 func waitForState(ctx context.Context, s *suite, storeID string, state types.ConnectionStateType) types.CustomKeyStoresListEntry {
-	return waitWith(ctx, s.client(true), storeID, state)
-}
-
-func waitWith(ctx context.Context, client *kms.Client, storeID string, state types.ConnectionStateType) types.CustomKeyStoresListEntry {
 	var entry types.CustomKeyStoresListEntry
 	gomega.Eventually(ctx, func() types.ConnectionStateType {
-		entry = describeWith(ctx, client, storeID)
+		entry = describeStore(ctx, s, storeID)
 		return entry.ConnectionState
-	}).WithTimeout(connectTimeout).WithPolling(pollInterval).Should(gomega.Equal(state))
+	}).WithTimeout(s.cfg.connectTimeout()).WithPolling(pollInterval).Should(gomega.Equal(state))
 	return entry
 }
 
@@ -315,7 +307,7 @@ func settle(ctx context.Context, s *suite, storeID string) types.CustomKeyStores
 	gomega.Eventually(ctx, func() types.ConnectionStateType {
 		entry = describeStore(ctx, s, storeID)
 		return entry.ConnectionState
-	}).WithTimeout(connectTimeout).WithPolling(pollInterval).ShouldNot(gomega.BeElementOf(
+	}).WithTimeout(s.cfg.connectTimeout()).WithPolling(pollInterval).ShouldNot(gomega.BeElementOf(
 		types.ConnectionStateTypeConnecting, types.ConnectionStateTypeDisconnecting), "the store settles")
 	return entry
 }

@@ -68,7 +68,7 @@ func holdNext(ctx context.Context, s *suite, storeID, transition string) hold {
 func (h hold) holding(ctx context.Context) {
 	gomega.Eventually(ctx, func() (control.Hold, error) {
 		return h.s.cfg.Control.HoldState(ctx, h.id)
-	}).WithTimeout(connectTimeout).WithPolling(pollInterval).Should(gomega.HaveField("Holding", true), "the store is held")
+	}).WithTimeout(h.s.cfg.connectTimeout()).WithPolling(pollInterval).Should(gomega.HaveField("Holding", true), "the store is held")
 }
 
 // release lets the held transition go on.
