@@ -32,7 +32,10 @@ var groups = []func(s *suite){
 //	var cfg suites.Config
 //	var _ = suites.Register(&cfg)
 //
-// Budget tells what the run spent.
+// Budget tells what the run spent. Under ginkgo -p the clean-up runs in
+// process 1 only (Ginkgo runs ReportAfterSuite there): the other processes'
+// shared stores and made clusters are left to the target (a harness
+// deletes them when it closes).
 func Register(cfg *Config) bool {
 	s := &suite{cfg: cfg}
 	registered.mu.Lock()
