@@ -1,7 +1,6 @@
 package sdkhttp_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -62,36 +61,3 @@ func TestNoCallFailsOnAConnectionTheServerClosed(t *testing.T) {
 		t.Errorf("%d of %d calls failed through the sdkhttp client, e.g. %v", fixed, calls, err)
 	}
 }
-
-// A request whose body cannot be rewound goes out with GetBody set and
-// the same body.
-func TestRewindableSetsGetBody(t *testing.T) {
-	var got []byte
-	var hadGetBody bool
-	next := roundTripper(func(r *http.Request) (*http.Response, error) {
-		hadGetBody = r.GetBody != nil
-		got, _ = io.ReadAll(r.Body)
-		if r.GetBody != nil {
-			again, _ := r.GetBody()
-			b, _ := io.ReadAll(again)
-			if !bytes.Equal(b, got) {
-				t.Errorf("GetBody gives %q, the body was %q", b, got)
-			}
-		}
-		return &http.Response{StatusCode: 200, Body: http.NoBody, Request: r}, nil
-	})
-	req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1/", io.NopCloser(bytes.NewReader([]byte(`{"Limit":1}`))))
-	if req.GetBody != nil {
-		t.Fatal("the request under test must have no GetBody")
-	}
-	if _, err := sdkhttp.Rewindable(next).RoundTrip(req); err != nil {
-		t.Fatal(err)
-	}
-	if !hadGetBody || string(got) != `{"Limit":1}` {
-		t.Errorf("sent with GetBody %v and body %q", hadGetBody, got)
-	}
-}
-
-type roundTripper func(*http.Request) (*http.Response, error)
-
-func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
