@@ -319,7 +319,7 @@ var transientCodes = []types.ConnectionErrorCodeType{types.ConnectionErrorCodeTy
 
 // connectAttempts bounds the connects of a fixture that meet a transient
 // failure.
-const connectAttempts = 3
+const connectAttempts = 4
 
 // connect connects a store and waits until it is CONNECTED. It is a
 // fixture: a connect that fails with a transient code (NETWORK_ERRORS,
@@ -328,13 +328,19 @@ const connectAttempts = 3
 func connect(ctx context.Context, s *suite, storeID string) {
 	s.connecting(storeID)
 	var e types.CustomKeyStoresListEntry
+	afterTransient := false
 	for attempt := 1; ; attempt++ {
 		_, err := s.client(true).ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(storeID)})
 		gomega.Expect(err).NotTo(gomega.HaveOccurred(), "ConnectCustomKeyStore")
 		e = settle(ctx, s, storeID)
-		if e.ConnectionState != types.ConnectionStateTypeFailed || attempt == connectAttempts || !isTransient(e.ConnectionErrorCode) {
+		// A login whose answer a network error lost may keep kmsuser logged
+		// in on an HSM until the HSM sees the connection gone: after a
+		// transient failure, USER_LOGGED_IN is one too.
+		retry := isTransient(e.ConnectionErrorCode) || (afterTransient && e.ConnectionErrorCode == types.ConnectionErrorCodeTypeUserLoggedIn)
+		if e.ConnectionState != types.ConnectionStateTypeFailed || attempt == connectAttempts || !retry {
 			break
 		}
+		afterTransient = true
 		ginkgo.GinkgoWriter.Printf("connect of %s failed with %s (transient): trying again\n", storeID, e.ConnectionErrorCode)
 		disconnect(ctx, s, storeID)
 	}
