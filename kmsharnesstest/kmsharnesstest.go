@@ -30,16 +30,14 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/kmsharness/kmsharness/harness"
-	"github.com/kmsharness/kmsharness/internal/sdkbody"
+	"github.com/kmsharness/kmsharness/internal/sdkhttp"
 	kmsfront "github.com/kmsharness/kmsharness/kms"
 )
 
@@ -128,8 +126,8 @@ func Start(tb TB, opts ...Option) *Env {
 
 // NewKMSClient returns an AWS SDK KMS client of a kmsharness endpoint. Its
 // HTTP client sends request bodies so that the SDK's early close of a body
-// cannot fail a call whose body is over 4 KiB (see internal/sdkbody).
+// cannot fail a call whose body is over 4 KiB, and drops idle connections
+// before the server does (see internal/sdkhttp).
 func NewKMSClient(endpoint, region string, creds aws.CredentialsProvider) *kms.Client {
-	httpClient := &http.Client{Transport: sdkbody.Wrap(awshttp.NewBuildableClient().GetTransport())}
-	return kms.New(kms.Options{Region: region, BaseEndpoint: aws.String(endpoint), Credentials: creds, HTTPClient: httpClient})
+	return kms.New(kms.Options{Region: region, BaseEndpoint: aws.String(endpoint), Credentials: creds, HTTPClient: sdkhttp.NewClient()})
 }

@@ -13,13 +13,14 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/kmsharness/kmsharness/control"
+	"github.com/kmsharness/kmsharness/internal/sdkhttp"
 )
 
 // newKMSClient returns the SDK client every process of a run shares. It
 // never retries: each recorded operation is one request, so that the
 // history says what the target answered to each.
 func newKMSClient(t Target) *kms.Client {
-	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+	httpClient := sdkhttp.NewClient(func(tr *http.Transport) {
 		tr.MaxIdleConns = 256
 		tr.MaxIdleConnsPerHost = 256
 	})

@@ -10,12 +10,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
-	"github.com/kmsharness/kmsharness/internal/sdkbody"
+	"github.com/kmsharness/kmsharness/internal/sdkhttp"
 )
 
 // The operations a bench drives.
@@ -102,11 +101,10 @@ func newClient(ctx context.Context, endpoint, region string, workers int, tune f
 	if cfg.Region == "" {
 		return nil, errors.New("no region: set AWS_REGION or --region")
 	}
-	transport := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+	httpClient := sdkhttp.NewClient(func(t *http.Transport) {
 		t.MaxIdleConns = max(t.MaxIdleConns, workers)
 		t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, workers)
-	}, tune).GetTransport()
-	httpClient := &http.Client{Transport: sdkbody.Wrap(transport)}
+	}, tune)
 	return kms.NewFromConfig(cfg, func(o *kms.Options) {
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)

@@ -1,7 +1,8 @@
-// Package sdkhttp is the HTTP client for the AWS SDK clients of the
-// conformance suites.
+// Package sdkhttp is the HTTP client for kmsharness's own AWS SDK clients:
+// the conformance suites', the chaos runner's, the bench's and
+// kmsharnesstest's.
 //
-// Two things broke the suites' calls on kept-alive connections, neither
+// Two things broke calls on kept-alive connections, neither
 // the target's fault:
 //
 //   - the SDK closes a request body as soon as the answer's header is in,
@@ -32,13 +33,21 @@ const idleConnTimeout = 20 * time.Second
 const requestTimeout = 2 * time.Minute
 
 // NewClient returns an HTTP client for an SDK client: a transport of its
-// own (nothing else in the process closes its connections).
-func NewClient() *http.Client {
-	return newClient(idleConnTimeout)
+// own (nothing else in the process closes its connections), adjusted by
+// tune (more idle connections for many workers, say). Every SDK client
+// kmsharness makes — the suites', the chaos runner's, the bench's and
+// kmsharnesstest's — uses it.
+func NewClient(tune ...func(*http.Transport)) *http.Client {
+	return newClient(idleConnTimeout, tune...)
 }
 
-func newClient(idle time.Duration) *http.Client {
+func newClient(idle time.Duration, tune ...func(*http.Transport)) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.IdleConnTimeout = idle
+	for _, fn := range tune {
+		if fn != nil {
+			fn(t)
+		}
+	}
 	return &http.Client{Timeout: requestTimeout, Transport: sdkbody.Wrap(t)}
 }
