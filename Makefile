@@ -58,7 +58,7 @@ lint:
 # fuzzes one target at a time). Crashers land in the package's
 # testdata/fuzz, where they stay as permanent seeds once fixed.
 FUZZTIME    ?= 10s
-FUZZ_TARGETS := ./internal/awsjson:FuzzDecode ./softhsm/hsmwire:FuzzDecodeRequest \
+FUZZ_TARGETS := ./internal/awsjson:FuzzDecode ./internal/awsjson:FuzzEncode ./softhsm/hsmwire:FuzzDecodeRequest \
 	./softhsm/hsmwire:FuzzDecodeResponse ./softhsm/hsmwire:FuzzReadFrame ./kms:FuzzMarker ./kms:FuzzCiphertext \
 	./control:FuzzDecodeRequest ./scenarios:FuzzParse
 

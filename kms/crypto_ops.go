@@ -127,7 +127,7 @@ func (s *Service) materialAEAD(k *key) (cipher.AEAD, error) {
 }
 
 func checkAlgorithm(alg string) error {
-	if alg != "" && alg != "SYMMETRIC_DEFAULT" {
+	if alg != "" && alg != symmetricDefault {
 		return kmsError("InvalidKeyUsageException", "Encryption algorithm %s is not valid for a symmetric encryption key; use SYMMETRIC_DEFAULT.", alg)
 	}
 	return nil
@@ -163,7 +163,7 @@ func (s *Service) encrypt(ctx context.Context, in *encryptInput) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"CiphertextBlob": blob, "KeyId": ck.k.ARN, "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}, nil
+	return cryptoAnswer{ciphertext: blob, keyID: ck.k.ARN, algorithms: oneAlgorithm}, nil
 }
 
 // decryptWith parses a ciphertext, finds its key, checks keyRef names that
@@ -221,7 +221,7 @@ func (s *Service) decrypt(ctx context.Context, in *decryptInput) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"KeyId": ck.k.ARN, "Plaintext": pt, "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}, nil
+	return cryptoAnswer{plaintext: pt, keyID: ck.k.ARN, algorithms: oneAlgorithm}, nil
 }
 
 type reEncryptInput struct {
@@ -259,8 +259,7 @@ func (s *Service) reEncrypt(ctx context.Context, in *reEncryptInput) (any, error
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"CiphertextBlob": blob, "SourceKeyId": src.k.ARN, "KeyId": dest.k.ARN,
-		"SourceEncryptionAlgorithm": "SYMMETRIC_DEFAULT", "DestinationEncryptionAlgorithm": "SYMMETRIC_DEFAULT"}, nil
+	return cryptoAnswer{ciphertext: blob, sourceKeyID: src.k.ARN, keyID: dest.k.ARN, algorithms: reEncryptAlgorithms}, nil
 }
 
 type generateDataKeyInput struct {
@@ -307,7 +306,7 @@ func (s *Service) generateDataKey(ctx context.Context, in *generateDataKeyInput)
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"CiphertextBlob": blob, "Plaintext": pt, "KeyId": ck.k.ARN}, nil
+	return cryptoAnswer{ciphertext: blob, plaintext: pt, keyID: ck.k.ARN}, nil
 }
 
 func (s *Service) generateDataKeyWithoutPlaintext(ctx context.Context, in *generateDataKeyInput) (any, error) {
@@ -315,7 +314,7 @@ func (s *Service) generateDataKeyWithoutPlaintext(ctx context.Context, in *gener
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"CiphertextBlob": blob, "KeyId": ck.k.ARN}, nil
+	return cryptoAnswer{ciphertext: blob, keyID: ck.k.ARN}, nil
 }
 
 type generateRandomInput struct {
@@ -333,7 +332,7 @@ func (s *Service) generateRandom(ctx context.Context, in *generateRandomInput) (
 	if in.CustomKeyStoreID == "" {
 		out := make([]byte, in.NumberOfBytes)
 		_, _ = rand.Read(out)
-		return map[string]any{"Plaintext": out}, nil
+		return cryptoAnswer{plaintext: out}, nil
 	}
 	s.mu.Lock()
 	st, err := s.lookupStore(in.CustomKeyStoreID)
@@ -357,7 +356,7 @@ func (s *Service) generateRandom(ctx context.Context, in *generateRandomInput) (
 		// GenerateRandom declares no KMSInvalidStateException.
 		return nil, kmsError("KMSInternalException", "KMS cannot communicate with your CloudHSM cluster.")
 	}
-	return map[string]any{"Plaintext": out}, nil
+	return cryptoAnswer{plaintext: out}, nil
 }
 
 func numberOfBytesOutOfRange(n int) error {

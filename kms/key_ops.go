@@ -180,7 +180,7 @@ func (s *Service) listKeys(_ context.Context, in *listKeysInput) (any, error) {
 	for _, k := range items {
 		out = append(out, keyListEntry{KeyID: k.ID, KeyArn: k.ARN})
 	}
-	return listOutput("Keys", out, next), nil
+	return keyListAnswer{keys: out, next: next}, nil
 }
 
 // addKey records a new key (its Seq is the highest yet, so keyOrder stays

@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"reflect"
 	"runtime/debug"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -168,7 +170,10 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	body, err := readBody(w, r)
+	bp := buffers.Get().(*[]byte)
+	defer putBuffer(bp)
+	body, err := readBody(w, r, (*bp)[:0])
+	*bp = body // a grown buffer is the one to recycle
 	if err != nil {
 		s.writeError(w, err)
 		return
@@ -193,6 +198,13 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, err)
 		return
 	}
+	if a, ok := out.(Answer); ok {
+		ap := buffers.Get().(*[]byte)
+		defer putBuffer(ap)
+		*ap = a.AppendJSON((*ap)[:0])
+		writeAnswer(w, *ap)
+		return
+	}
 	if out == nil {
 		out = struct{}{}
 	}
@@ -202,7 +214,15 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", ContentType)
+	writeAnswer(w, b)
+}
+
+// writeAnswer sends a successful answer with its length, so that the
+// response is not chunked.
+func writeAnswer(w http.ResponseWriter, b []byte) {
+	h := w.Header()
+	h.Set("Content-Type", ContentType)
+	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b)
 }
@@ -244,16 +264,18 @@ func (s *Service) route(r *http.Request) (string, error) {
 	return op, nil
 }
 
-// readBody reads the whole body, at most MaxBodyBytes of it.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+// readBody reads the whole body, at most MaxBodyBytes of it, appending it
+// to buf (whose capacity it grows as needed). The decoder copies what it
+// keeps of a body, so the buffer is recycled once the request is answered.
+func readBody(w http.ResponseWriter, r *http.Request, buf []byte) ([]byte, error) {
 	if r.ContentLength > MaxBodyBytes {
-		return nil, tooLarge()
+		return buf, tooLarge()
 	}
-	size := int64(512)
+	size := 512
 	if r.ContentLength > 0 {
-		size = r.ContentLength
+		size = int(r.ContentLength)
 	}
-	buf := make([]byte, 0, size+1)
+	buf = slices.Grow(buf, size+1)
 	reader := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	for {
 		n, err := reader.Read(buf[len(buf):cap(buf)])
@@ -266,12 +288,12 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 			var ne net.Error
 			switch {
 			case errors.As(err, &tooBig):
-				return nil, tooLarge()
+				return buf, tooLarge()
 			case errors.As(err, &ne) && ne.Timeout():
-				return nil, &Error{Type: "RequestTimeoutException", Status: http.StatusRequestTimeout,
+				return buf, &Error{Type: "RequestTimeoutException", Status: http.StatusRequestTimeout,
 					Message: "The request body was not received within the server's read timeout."}
 			}
-			return nil, &Error{Type: "SerializationException", Status: http.StatusBadRequest, Message: "The request body could not be read."}
+			return buf, &Error{Type: "SerializationException", Status: http.StatusBadRequest, Message: "The request body could not be read."}
 		}
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
