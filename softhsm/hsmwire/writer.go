@@ -3,7 +3,6 @@ package hsmwire
 import (
 	"bufio"
 	"io"
-	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -47,12 +46,6 @@ func (fw *FrameWriter) WriteEncoded(encode func(buf []byte) []byte) error {
 		return err
 	}
 	// A caller still waiting for the lock will flush after its own frame.
-	// When none is, let other goroutines run once first: a frame about to be
-	// written then joins this flush instead of needing its own system call.
-	if others == 0 {
-		runtime.Gosched()
-		others = fw.waiting.Load()
-	}
 	if others == 0 {
 		if err := fw.bw.Flush(); err != nil {
 			fw.err = err
