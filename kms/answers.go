@@ -1,6 +1,10 @@
 package kms
 
-import "github.com/kmsharness/kmsharness/internal/awsjson"
+import (
+	"slices"
+
+	"github.com/kmsharness/kmsharness/internal/awsjson"
+)
 
 // The answers of the operations on the hot path (cryptography, key
 // listing) encode themselves (awsjson.Answer): no reflection, no map per
@@ -64,7 +68,14 @@ type keyListAnswer struct {
 
 // AppendJSON implements awsjson.Answer.
 func (a keyListAnswer) AppendJSON(buf []byte) []byte {
-	o := awsjson.NewObject(buf)
+	// Room for the whole page at once (an entry is its ID, its ARN and
+	// about 25 bytes of JSON), instead of growing a page of 1,000 keys,
+	// some 140 KB, step by step.
+	size := 64 + len(a.next)
+	for _, k := range a.keys {
+		size += len(k.KeyID) + len(k.KeyArn) + 25
+	}
+	o := awsjson.NewObject(slices.Grow(buf, size))
 	o.Raw("Keys", func(buf []byte) []byte {
 		buf = append(buf, '[')
 		for i, k := range a.keys {

@@ -98,10 +98,10 @@ func AppendString(buf []byte, s string) []byte {
 // kilobytes of garbage per request.
 var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
 
-// putBuffer recycles a buffer, unless it grew large (a rare big body or
-// answer would otherwise stay in memory).
+// putBuffer recycles a buffer, unless it grew larger than a page of 1,000
+// listed keys (a rare big body or answer would otherwise stay in memory).
 func putBuffer(b *[]byte) {
-	if cap(*b) <= 64<<10 {
+	if cap(*b) <= 256<<10 {
 		buffers.Put(b)
 	}
 }
