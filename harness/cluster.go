@@ -61,6 +61,7 @@ const pollInterval = 5 * time.Millisecond
 // create kmsuser, and add the other HSMs. The trust anchor and what faults
 // need (clusterfiles.go) are written under the harness directory.
 func (h *Harness) NewCluster(ctx context.Context, opts ...ClusterOption) (*Cluster, error) {
+	begun := time.Now()
 	o := clusterOptions{hsms: 2}
 	for _, opt := range opts {
 		opt(&o)
@@ -93,7 +94,9 @@ func (h *Harness) NewCluster(ctx context.Context, opts ...ClusterOption) (*Clust
 		return nil, fmt.Errorf("harness: create cluster: %w", err)
 	}
 	c := &Cluster{ID: aws.ToString(created.Cluster.ClusterId), h: h}
-	if err := c.build(ctx, o); err != nil {
+	step := c.stepLogger(begun)
+	step("created")
+	if err := c.build(ctx, o, step); err != nil {
 		return c, fmt.Errorf("harness: cluster %s: %w", c.ID, err)
 	}
 	// A cluster reported ready survives a crash of the harness from now on.
@@ -104,11 +107,24 @@ func (h *Harness) NewCluster(ctx context.Context, opts ...ClusterOption) (*Clust
 	return c, nil
 }
 
-func (c *Cluster) build(ctx context.Context, o clusterOptions) error {
+// stepLogger returns a function that logs, at debug level, each step of
+// making the cluster with the time since the previous one and since begun:
+// where a cluster's making spends its time.
+func (c *Cluster) stepLogger(begun time.Time) func(step string) {
+	last := begun
+	return func(step string) {
+		now := time.Now()
+		c.h.log.Debug("cluster step", "cluster", c.ID, "step", step, "took", now.Sub(last), "since", now.Sub(begun))
+		last = now
+	}
+}
+
+func (c *Cluster) build(ctx context.Context, o clusterOptions, step func(string)) error {
 	h := c.h
 	if _, err := c.waitState(ctx, cloudhsm.ClusterUninitialized); err != nil {
 		return err
 	}
+	step("uninitialized")
 	info, err := h.cloudHSM.Cluster(c.ID)
 	if err != nil {
 		return err
@@ -118,6 +134,7 @@ func (c *Cluster) build(ctx context.Context, o clusterOptions) error {
 	if err != nil {
 		return err
 	}
+	step("first HSM active")
 	desc, err := c.describe(ctx)
 	if err != nil {
 		return err
@@ -135,13 +152,16 @@ func (c *Cluster) build(ctx context.Context, o clusterOptions) error {
 	}); err != nil {
 		return fmt.Errorf("initialize: %w", err)
 	}
+	step("initialize requested")
 	c.TrustAnchorPEM = ca.PEM
 	if _, err := c.waitState(ctx, cloudhsm.ClusterInitialized); err != nil {
 		return err
 	}
+	step("initialized")
 	if err := c.activate(ctx, first, aws.ToString(desc.PreCoPassword)); err != nil {
 		return err
 	}
+	step("active")
 	// From here on faults act on the cluster as its officer; a harness
 	// resumed on the same data directory finds what they need.
 	if err := h.saveCluster(c); err != nil {
@@ -157,6 +177,7 @@ func (c *Cluster) build(ctx context.Context, o clusterOptions) error {
 		}()
 	}
 	wg.Wait()
+	step("other HSMs active")
 	return errors.Join(errs...)
 }
 

@@ -105,9 +105,10 @@ func (h *Harness) start(ctx context.Context) error {
 	if h.opts.auth != AuthSigV4 && h.opts.auth != AuthNone {
 		return fmt.Errorf("authentication %q does not exist; use %q or %q", h.opts.auth, AuthSigV4, AuthNone)
 	}
-	RemoveLeftovers(h.log)
+	root := h.opts.tempParent()
+	removeLeftovers(h.log, root)
 	if h.dir == "" {
-		dir, lock, err := ownedTempDir()
+		dir, lock, err := ownedTempDir(root)
 		if err != nil {
 			return err
 		}

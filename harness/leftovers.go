@@ -29,8 +29,8 @@ const staleAfter = time.Minute
 // free, which the next Start removes. The lock is taken on a file of
 // another name, then renamed into place, so that no sweep ever sees the
 // directory's lock file unlocked while its owner lives.
-func ownedTempDir() (string, *os.File, error) {
-	dir, err := os.MkdirTemp("", tempDirPattern)
+func ownedTempDir(root string) (string, *os.File, error) {
+	dir, err := os.MkdirTemp(root, tempDirPattern)
 	if err != nil {
 		return "", nil, err
 	}
@@ -53,11 +53,34 @@ func ownedTempDir() (string, *os.File, error) {
 }
 
 // RemoveLeftovers removes what killed harnesses left in the temporary
-// directory: harness directories whose owner lock is free, and KMS state
-// databases no process has open. It returns what it removed. Start calls
-// it; it is safe while other harnesses run.
+// directory (os.TempDir(), and the RAM-backed one harnesses use when TMPDIR
+// is not set): harness directories whose owner lock is free, and KMS state
+// databases no process has open. It returns what it removed. Start does
+// the same, in WithTempRoot's directory too; it is safe while other
+// harnesses run.
 func RemoveLeftovers(log *slog.Logger) []string {
-	tmp := os.TempDir()
+	return removeLeftovers(log, "")
+}
+
+// removeLeftovers removes what killed harnesses left in os.TempDir(),
+// ramTempRoot and also (if not "").
+func removeLeftovers(log *slog.Logger, also string) []string {
+	var removed []string
+	seen := map[string]bool{"": true}
+	for _, dir := range []string{os.TempDir(), ramTempRoot, also} {
+		if !seen[dir] {
+			seen[dir] = true
+			removed = append(removed, removeLeftoversIn(log, dir)...)
+		}
+	}
+	if len(removed) > 0 {
+		log.Info("removed what killed harnesses left behind", "paths", removed)
+	}
+	return removed
+}
+
+// removeLeftoversIn removes what killed harnesses left in the directory tmp.
+func removeLeftoversIn(log *slog.Logger, tmp string) []string {
 	entries, err := os.ReadDir(tmp)
 	if err != nil {
 		return nil
@@ -86,9 +109,6 @@ func RemoveLeftovers(log *slog.Logger) []string {
 			continue
 		}
 		removed = append(removed, path)
-	}
-	if len(removed) > 0 {
-		log.Info("removed what killed harnesses left behind", "paths", removed)
 	}
 	return removed
 }

@@ -22,6 +22,7 @@ const (
 type options struct {
 	backend            Backend
 	dataDir            string
+	tempRoot           string
 	region, account    string
 	hsmnodeBinary      string
 	image              string
@@ -52,6 +53,12 @@ func WithBackend(b Backend) Option { return func(o *options) { o.backend = b } }
 // WithDataDir keeps the harness's files (node data, trust anchors, the KMS
 // state database) in dir instead of a temporary directory removed by Close.
 func WithDataDir(dir string) Option { return func(o *options) { o.dataDir = dir } }
+
+// WithTempRoot sets the directory in which a harness without WithDataDir
+// makes its temporary directory. By default it is $TMPDIR when set, else a
+// RAM-backed file system with room (/dev/shm on Linux), where HSM nodes
+// start and write faster, else os.TempDir().
+func WithTempRoot(dir string) Option { return func(o *options) { o.tempRoot = dir } }
 
 // WithRegion sets the AWS region (default us-east-1).
 func WithRegion(region string) Option { return func(o *options) { o.region = region } }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -113,5 +114,17 @@ var _ = Describe("Node processes", func() {
 		// parallel spec, which may come first).
 		harness.RemoveLeftovers(slog.New(slog.DiscardHandler))
 		Expect(dir).NotTo(BeADirectory(), "a killed harness's directory is removed")
+	})
+})
+
+var _ = Describe("A harness without a data directory", func() {
+	It("lives in WithTempRoot's directory and removes it on Close", func(ctx SpecContext) {
+		root := GinkgoT().TempDir()
+		own, err := harness.Start(ctx, harness.WithTempRoot(root))
+		DeferCleanup(own.Close, context.Background())
+		Expect(err).NotTo(HaveOccurred())
+		Expect(filepath.Dir(own.Dir())).To(Equal(root))
+		Expect(own.Close(ctx)).To(Succeed())
+		Expect(os.ReadDir(root)).To(BeEmpty())
 	})
 })
