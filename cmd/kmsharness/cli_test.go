@@ -32,10 +32,11 @@ func TestCLI(t *testing.T) {
 }
 
 var _ = SynchronizedBeforeSuite(func() []byte {
+	// hsmnode beside kmsharness: bin/ after make build, else both built here.
 	dir := testenv.BinDir("cli")
-	_, err := testenv.BuildBinary(dir, "./cmd/hsmnode")
+	_, err := testenv.ProjectBinary(dir, "./cmd/hsmnode")
 	Expect(err).NotTo(HaveOccurred())
-	path, err := testenv.BuildBinary(dir, "./cmd/kmsharness")
+	path, err := testenv.ProjectBinary(dir, "./cmd/kmsharness")
 	Expect(err).NotTo(HaveOccurred())
 	return []byte(path)
 }, func(path []byte) {

@@ -1,6 +1,7 @@
 // Command junitsummary prints "ginkgo: N passed, N failed, N skipped" for
-// the specs ([It] nodes) of a Ginkgo JUnit report, so that CI logs end with
-// a plain count. It exits 1 if the report cannot be read.
+// the specs ([It] nodes) of Ginkgo JUnit reports (make test writes one for
+// the raced suites and one for the others), so that CI logs end with a
+// plain count. It exits 1 if a report cannot be read.
 package main
 
 import (
@@ -23,19 +24,23 @@ type report struct {
 }
 
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: junitsummary REPORT.xml")
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: junitsummary REPORT.xml...")
 		os.Exit(2)
 	}
-	data, err := os.ReadFile(os.Args[1])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "junitsummary:", err)
-		os.Exit(1)
-	}
 	var r report
-	if err := xml.Unmarshal(data, &r); err != nil {
-		fmt.Fprintln(os.Stderr, "junitsummary:", err)
-		os.Exit(1)
+	for _, path := range os.Args[1:] {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "junitsummary:", err)
+			os.Exit(1)
+		}
+		var one report
+		if err := xml.Unmarshal(data, &one); err != nil {
+			fmt.Fprintln(os.Stderr, "junitsummary:", path+":", err)
+			os.Exit(1)
+		}
+		r.Suites = append(r.Suites, one.Suites...)
 	}
 	var passed, failed, skipped int
 	for _, s := range r.Suites {
