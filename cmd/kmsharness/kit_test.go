@@ -45,14 +45,31 @@ func failedRules(path string) []string {
 	return failed
 }
 
-var _ = Describe("The conformance kit", Label("kind:slow"), Ordered, func() {
+// kitHarness is this process's harness for the conformance kit's specs,
+// started by the first of them to run here and closed after the suite: the
+// specs share it (each runs the kit in a process of its own against its own
+// broken front end) and run in parallel.
+var kitHarness *harness.Harness
+
+var _ = AfterSuite(func() {
+	if kitHarness != nil {
+		Expect(kitHarness.Close(context.Background())).To(Succeed())
+	}
+})
+
+var _ = Describe("The conformance kit", Label("kind:slow"), func() {
 	var h *harness.Harness
-	BeforeAll(func(ctx SpecContext) {
-		var err error
-		// The variants front a KMS that checks no signature (see brokenkms).
-		h, err = harness.Start(ctx, harness.WithAuth(harness.AuthNone), harness.WithKMSOptions(kms.WithDayLength(25*time.Millisecond)))
-		DeferCleanup(func() { _ = h.Close(context.Background()) })
-		Expect(err).NotTo(HaveOccurred())
+	BeforeEach(func(ctx SpecContext) {
+		if kitHarness == nil {
+			// The variants front a KMS that checks no signature (see brokenkms).
+			started, err := harness.Start(ctx, harness.WithAuth(harness.AuthNone), harness.WithKMSOptions(kms.WithDayLength(25*time.Millisecond)))
+			if err != nil {
+				_ = started.Close(context.Background())
+			}
+			Expect(err).NotTo(HaveOccurred())
+			kitHarness = started
+		}
+		h = kitHarness
 	})
 
 	entries := []TableEntry{}
