@@ -57,7 +57,7 @@ var _ = It("exits with status 1 and a clear error for an unusable data directory
 // once listening and exits 0 on SIGTERM.
 var _ = It("serves, reports its address and stops cleanly on SIGTERM", func() {
 	t := GinkgoT()
-	bin, err := testenv.BuildBinary(t.TempDir(), "./cmd/hsmnode")
+	bin, err := testenv.ProjectBinary(t.TempDir(), "./cmd/hsmnode")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -116,10 +116,7 @@ var _ = Describe("HSM containers", func() {
 
 var _ = Describe("A crashed run", func() {
 	It("leaves containers that the next start finds by label and removes", func(ctx SpecContext) {
-		dir := GinkgoT().TempDir()
-		_, err := testenv.BuildBinary(dir, "./cmd/hsmnode")
-		Expect(err).NotTo(HaveOccurred())
-		bin, err := testenv.BuildBinary(dir, "./cmd/kmsharness")
+		bin, err := testenv.ProjectBinary(GinkgoT().TempDir(), "./cmd/kmsharness")
 		Expect(err).NotTo(HaveOccurred())
 		up := exec.CommandContext(ctx, bin, "up", "--print-env", "--backend", "container")
 		up.Stderr = GinkgoWriter
