@@ -268,7 +268,9 @@ func (b *Backend) start(ctx context.Context, hsmID, dir, subnetID string) (strin
 			hc.Binds = append(hc.Binds, dir+":/data")
 			hc.PortBindings = mobynet.PortMap{port: {{HostIP: netip.MustParseAddr("127.0.0.1")}}}
 		}),
-		testcontainers.WithWaitStrategy(wait.ForLog("serving").WithStartupTimeout(60*time.Second)),
+		// The node logs "serving" once it listens; look every 20 ms rather
+		// than testcontainers' 100 ms, a start takes about that long.
+		testcontainers.WithWaitStrategy(wait.ForLog("serving").WithStartupTimeout(60*time.Second).WithPollInterval(20*time.Millisecond)),
 	)
 	if err == nil {
 		var mapped mobynet.Port
