@@ -7,6 +7,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/kmsharness/kmsharness/cloudhsm"
 	"github.com/kmsharness/kmsharness/harness"
 	"github.com/kmsharness/kmsharness/internal/testenv"
 )
@@ -22,4 +23,8 @@ func TestCloudHSM(t *testing.T) {
 	RunSpecs(t, "cloudhsm")
 }
 
-var _ = testenv.HarnessPerProcess(&h, nil)
+// The transitions take 300 ms rather than the default 20 ms: specs look at
+// the in-progress states (INITIALIZE_IN_PROGRESS after InitializeCluster),
+// which a loaded machine could otherwise let pass before the next call.
+var _ = testenv.HarnessPerProcess(&h, nil, harness.WithControlPlaneDelays(cloudhsm.Delays{
+	CreateCluster: 300 * time.Millisecond, InitializeCluster: 300 * time.Millisecond, DeleteCluster: 300 * time.Millisecond}))
