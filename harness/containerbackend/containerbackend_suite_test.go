@@ -1,6 +1,8 @@
 package containerbackend_test
 
 import (
+	"bytes"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -68,18 +70,52 @@ var _ = SynchronizedAfterSuite(func(ctx SpecContext) {
 	if containerbackend.Available(ctx) != nil {
 		return
 	}
-	// No container or network of ours is left once every harness closed.
+	// No container or network of this suite's processes is left once every
+	// harness closed (other suites and runs may have theirs meanwhile).
 	docker, err := testcontainers.NewDockerClientWithOpts(ctx)
 	Expect(err).NotTo(HaveOccurred())
 	defer docker.Close()
 	filters := client.Filters{}.Add("label", containerbackend.LabelKey)
 	cs, err := docker.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filters})
 	Expect(err).NotTo(HaveOccurred())
-	Expect(cs.Items).To(BeEmpty(), "containers left behind")
+	var containers []string
+	for _, c := range cs.Items {
+		if ofThisSuite(c.Labels) {
+			containers = append(containers, c.ID)
+		}
+	}
+	Expect(containers).To(BeEmpty(), "containers left behind")
 	nws, err := docker.NetworkList(ctx, client.NetworkListOptions{Filters: filters})
 	Expect(err).NotTo(HaveOccurred())
-	Expect(nws.Items).To(BeEmpty(), "networks left behind")
+	var networks []string
+	for _, nw := range nws.Items {
+		if ofThisSuite(nw.Labels) {
+			networks = append(networks, nw.Name)
+		}
+	}
+	Expect(networks).To(BeEmpty(), "networks left behind")
 })
+
+// ofThisSuite reports whether a container or network was made by one of
+// this suite's processes: this one, or another child of the ginkgo that
+// runs it (they are all alive until the suite ends).
+func ofThisSuite(labels map[string]string) bool {
+	pid, err := strconv.Atoi(labels["org.kmsharness.pid"])
+	if err != nil {
+		return false
+	}
+	if pid == os.Getpid() {
+		return true
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// The parent's PID is the second field after the command name in
+	// parentheses (which may itself hold spaces or parentheses).
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	return len(fields) > 1 && fields[1] == strconv.Itoa(os.Getppid())
+}
 
 var _ = suites.Register(&cfg)
 

@@ -2,6 +2,7 @@ package containerbackend_test
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -11,7 +12,8 @@ import (
 	"github.com/kmsharness/kmsharness/internal/testenv"
 )
 
-// make image, run twice, must not leave the first image dangling.
+// make image run again on the same files keeps the image; run on other
+// files it makes a new one and must not leave the first dangling.
 func TestImageBuildLeavesNoDanglingImage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds an image")
@@ -28,19 +30,40 @@ func TestImageBuildLeavesNoDanglingImage(t *testing.T) {
 		}
 		return strings.TrimSpace(string(out))
 	}
-	build := func() {
+	// Two hsmnode binaries that differ by a trailing byte, each in a
+	// directory the script takes its hsmnode from.
+	hsmnode, err := testenv.ProjectBinary(t.TempDir(), "./cmd/hsmnode")
+	if err != nil {
+		t.Fatal(err)
+	}
+	program, err := os.ReadFile(hsmnode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, other := t.TempDir(), t.TempDir()
+	for dir, content := range map[string][]byte{same: program, other: append(program[:len(program):len(program)], 0)} {
+		if err := os.WriteFile(filepath.Join(dir, "hsmnode"), content, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	build := func(binDir string) {
 		cmd := exec.Command("bash", script, tag)
 		cmd.Dir = testenv.ModuleRoot()
+		cmd.Env = append(os.Environ(), testenv.EnvBinDir+"="+binDir)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("build-image.sh: %v\n%s", err, out)
 		}
 	}
 	t.Cleanup(func() { _ = exec.Command("docker", "image", "rm", tag).Run() })
-	build()
+	build(same)
 	first := id()
-	build()
+	build(same)
+	if again := id(); again != first {
+		t.Errorf("a build of the same files made a new image (%s, then %s)", first, again)
+	}
+	build(other)
 	if second := id(); second == first {
-		t.Fatalf("the second build did not make a new image")
+		t.Fatalf("a build of other files did not make a new image")
 	}
 	if err := exec.Command("docker", "image", "inspect", first).Run(); err == nil {
 		t.Errorf("the first image %s is still there (dangling)", first)
