@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -21,7 +22,8 @@ func TestImageBuildLeavesNoDanglingImage(t *testing.T) {
 	if err := containerbackend.Available(context.Background()); err != nil {
 		t.Skipf("no Docker engine answers: %v", err)
 	}
-	const tag = "kmsharness/hsmnode:image-build-test"
+	// ginkgo -p runs this test in each of its processes: a tag of its own.
+	tag := "kmsharness/hsmnode:image-build-test-" + strconv.Itoa(os.Getpid())
 	script := filepath.Join(testenv.ModuleRoot(), "scripts", "build-image.sh")
 	id := func() string {
 		out, err := exec.Command("docker", "image", "inspect", "--format", "{{.Id}}", tag).Output()
