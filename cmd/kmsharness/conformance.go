@@ -107,7 +107,7 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 			}
 		}
 		if *report != "" {
-			if err := suites.WriteReport(r, *report); err != nil {
+			if err := suites.WriteReport(r, suites.RunInfo{Endpoint: *endpoint}, *report); err != nil {
 				fmt.Fprintln(stderr, "kmsharness: report:", err)
 			}
 		}
