@@ -184,56 +184,15 @@ var _ = ginkgo.Describe("The reports", ginkgo.Ordered, func() {
 
 // byID returns the element with the id, or fails.
 func byID(doc *html.Node, id string) *html.Node {
-	found := all(doc, func(n *html.Node) bool { return attr(n, "id") == id })
-	gomega.ExpectWithOffset(1, found).To(gomega.HaveLen(1), "element #%s", id)
-	return found[0]
+	found := testenv.ElementByID(doc, id)
+	gomega.ExpectWithOffset(1, found).NotTo(gomega.BeNil(), "one element #%s", id)
+	return found
 }
 
-// all returns the elements under n that match, in document order.
-func all(n *html.Node, match func(*html.Node) bool) []*html.Node {
-	var out []*html.Node
-	for c := range n.Descendants() {
-		if c.Type == html.ElementNode && match(c) {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// cells returns the texts of a table row's cells.
-func cells(row *html.Node) []string {
-	var out []string
-	for _, c := range all(row, func(n *html.Node) bool { return n.Data == "td" || n.Data == "th" }) {
-		out = append(out, text(c))
-	}
-	return out
-}
-
-func attr(n *html.Node, name string) string {
-	for _, a := range n.Attr {
-		if a.Key == name {
-			return a.Val
-		}
-	}
-	return ""
-}
-
-func hasClass(n *html.Node, class string) bool {
-	for _, c := range strings.Fields(attr(n, "class")) {
-		if c == class {
-			return true
-		}
-	}
-	return false
-}
-
-// text is the text an element shows, trimmed.
-func text(n *html.Node) string {
-	var b strings.Builder
-	for c := range n.Descendants() {
-		if c.Type == html.TextNode {
-			b.WriteString(c.Data)
-		}
-	}
-	return strings.TrimSpace(b.String())
-}
+var (
+	all      = testenv.Elements
+	attr     = testenv.Attr
+	hasClass = testenv.HasClass
+	text     = testenv.Text
+	cells    = testenv.Cells
+)

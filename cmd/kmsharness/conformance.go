@@ -375,7 +375,7 @@ func printSummary(w io.Writer, rep suites.Report, outputs []string) {
 	}
 	c := rep.Counts()
 	fmt.Fprintf(w, "\n%s  %d rules: %s — conformance kit %s (%s) against %s, in %s, seed %d\n",
-		verdict, c.Total(), c, rep.KitVersion, rep.ModelVersion, rep.Endpoint, rep.Duration.Round(100*time.Millisecond), rep.Seed)
+		verdict, c.Total(), c, rep.KitVersion, rep.ModelVersion, rep.Endpoint, rep.Duration.Round(time.Millisecond), rep.Seed)
 	for _, f := range rep.SuiteFailures {
 		fmt.Fprintf(w, "  outside the rules: %s\n", f)
 	}
