@@ -44,7 +44,7 @@ type Result struct {
 	Reason string
 	// Duration is the time its specs ran.
 	Duration time.Duration
-	// Location is where the failing spec failed (file:line), if it failed.
+	// Location is where the failing spec failed (directory/file:line), if it failed.
 	Location string
 }
 
@@ -191,7 +191,7 @@ func verdict(rule Rule, specs []types.SpecReport) Result {
 	}
 	switch {
 	case len(failed) > 0:
-		res.Status, res.Reason, res.Location = StatusFail, specReason(failed[0])+more(len(failed), "failed"), failed[0].FailureLocation().String()
+		res.Status, res.Reason, res.Location = StatusFail, specReason(failed[0])+more(len(failed), "failed"), shortLocation(failed[0].FailureLocation())
 	case len(inconclusive) > 0:
 		res.Status, res.Reason = StatusInconclusive, specReason(inconclusive[0])+more(len(inconclusive), "inconclusive")
 	case passed > 0:
@@ -203,6 +203,16 @@ func verdict(rule Rule, specs []types.SpecReport) Result {
 		res.Reason = specReason(skipped[0])
 	}
 	return res
+}
+
+// shortLocation names a place in the code by its directory, file and line
+// (suites/keystores.go:31): the build machine's full path means nothing to
+// the reader.
+func shortLocation(l types.CodeLocation) string {
+	if l.FileName == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s/%s:%d", filepath.Base(filepath.Dir(l.FileName)), filepath.Base(l.FileName), l.LineNumber)
 }
 
 // specStatus is the verdict of one spec.
