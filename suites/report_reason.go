@@ -128,19 +128,22 @@ func expectation(observed, verb, wanted string) string {
 // awsError finds the AWS error code and message in an error string of the
 // AWS SDK for Go v2 ("operation error KMS: Op, https response error
 // StatusCode: 400, RequestID: …, Code: message").
-var awsError = regexp.MustCompile(`^operation error [^:]+: (\w+), (?:.*?https response error StatusCode: (\d+), RequestID: [^,]*, )?(?:api error )?(.*)$`)
+var awsError = regexp.MustCompile(`^operation error [^:]+: (\w+), (?:.*?https response error StatusCode: \d+, RequestID: [^,]*, )?(?:api error )?(.*)$`)
+
+// address matches the address Gomega writes with a pointer's type: "<*T | 0x…>".
+var address = regexp.MustCompile(`<([^<>|]*?)\s*\|\s*0x[0-9a-f]+>`)
 
 // typeHeader matches the type Gomega writes before an object: "<T | 0x…>: ".
 var typeHeader = regexp.MustCompile(`^<([^>|]*)(?:\s*\|[^>]*)?>:\s?`)
 
 // object renders one of Gomega's indented object dumps in a line: the
 // value of a simple type, the message of an error, or a struct's type and
-// first fields.
+// first fields — never a pointer's address.
 func object(lines []string) string {
 	var kept []string
 	for _, l := range lines {
 		if t := strings.TrimSpace(l); t != "" {
-			kept = append(kept, t)
+			kept = append(kept, address.ReplaceAllString(t, "<$1>"))
 		}
 	}
 	if len(kept) == 0 {
@@ -161,8 +164,7 @@ func object(lines []string) string {
 		return typ + "{" + fields(kept[1:]) + "}"
 	case typ == "nil" || first == "nil":
 		return "nil"
-	}
-	if strings.HasSuffix(first, "{") {
+	case strings.HasSuffix(first, "{"):
 		return first + fields(kept[1:]) + "}"
 	}
 	return first
@@ -171,26 +173,47 @@ func object(lines []string) string {
 // errorLine condenses an AWS SDK error to its operation, code and message.
 func errorLine(s string) string {
 	if m := awsError.FindStringSubmatch(s); m != nil {
-		return m[1] + ": " + m[3]
+		return m[1] + ": " + m[2]
 	}
 	return s
 }
 
-// fields lists the first non-empty fields of a struct dump.
+// fields lists the first set fields of a struct dump, the struct's own
+// only: a nested struct, map or list of many lines shows as …, one on a
+// line not at all.
 func fields(lines []string) string {
 	var out []string
+	depth := 0
 	for _, l := range lines {
-		if strings.HasSuffix(l, "{") || l == "}," || l == "}" || strings.HasSuffix(l, ": nil,") || strings.HasSuffix(l, `: "",`) ||
-			strings.HasSuffix(l, ": false,") || strings.HasSuffix(l, ": {},") || strings.HasPrefix(l, "no") {
+		opens := strings.HasSuffix(l, "{") || strings.HasSuffix(l, "[")
+		switch {
+		case strings.HasPrefix(l, "}") || strings.HasPrefix(l, "]"):
+			depth--
 			continue
+		case depth > 0:
+		case opens:
+			name, _, _ := strings.Cut(l, ":")
+			out = append(out, name+": …")
+		case unset(l):
+		default:
+			out = append(out, strings.TrimSuffix(l, ","))
 		}
-		out = append(out, strings.TrimSuffix(l, ","))
-		if len(out) == 4 {
-			out = append(out, "…")
-			break
+		if opens {
+			depth++
 		}
 	}
+	if len(out) > 4 {
+		out = append(out[:4], "…")
+	}
 	return strings.Join(out, ", ")
+}
+
+// unset reports whether a field of a struct dump holds its zero value or a
+// struct on one line.
+func unset(l string) bool {
+	_, value, _ := strings.Cut(l, ": ")
+	value = strings.TrimSuffix(value, ",")
+	return value == "nil" || value == `""` || value == "false" || value == "0" || strings.HasPrefix(value, "{")
 }
 
 // truncate cuts s to n runes, with an ellipsis.
