@@ -206,6 +206,11 @@ func (r *conformanceRun) parse(args []string) error {
 	if r.junit != "" && strings.ToLower(filepath.Ext(r.junit)) != ".xml" {
 		return usageError{fmt.Errorf("--junit-report %s: the name must end in .xml", r.junit)}
 	}
+	for _, id := range r.rules {
+		if _, ok := suites.RuleByID(id); !ok {
+			return usageError{fmt.Errorf("--rule %s: no such rule (kmsharness conformance --list shows them)", id)}
+		}
+	}
 	if r.quota < 1 {
 		return usageError{errors.New("--store-quota must be at least 1")}
 	}

@@ -88,6 +88,7 @@ var _ = Describe("kmsharness conformance's command line", func() {
 		Entry("an endpoint that is no URL", "want an http:// or https:// URL", "--endpoint", "127.0.0.1:9"),
 		Entry("a report of an unknown format", "the name must end in .html, .md, .json or .xml", "--endpoint", "http://127.0.0.1:9", "--report", "report.txt"),
 		Entry("an argument", `unexpected argument "extra"`, "--endpoint", "http://127.0.0.1:9", "extra"),
+		Entry("an unknown rule", "--rule CKS-NOPE-999: no such rule", "--endpoint", "http://127.0.0.1:9", "--rule", "CKS-NOPE-999"),
 		Entry("a bad cluster", "want ID,TRUST_ANCHOR_FILE,PASSWORD", "--endpoint", "http://127.0.0.1:9", "--cluster", "cluster-abc"),
 	)
 
