@@ -115,7 +115,11 @@ func newReport(r types.Report, info RunInfo, table []Rule) Report {
 	for _, spec := range r.SpecReports {
 		if spec.LeafNodeType != types.NodeTypeIt {
 			if spec.State.Is(types.SpecStateFailureStates) {
-				rep.SuiteFailures = append(rep.SuiteFailures, spec.LeafNodeType.String()+": "+specReason(spec))
+				node := spec.LeafNodeType.String()
+				if spec.LeafNodeText != "" {
+					node += fmt.Sprintf(" %q", spec.LeafNodeText)
+				}
+				rep.SuiteFailures = append(rep.SuiteFailures, node+": "+specReason(spec))
 			}
 			continue
 		}
@@ -249,7 +253,7 @@ func specReason(spec types.SpecReport) string {
 	} else if spec.State.Is(types.SpecStateTimedout | types.SpecStateInterrupted | types.SpecStateAborted) {
 		reason = spec.State.String() + ": " + reason
 	}
-	if t := spec.Failure.FailureNodeType; t != types.NodeTypeIt && t != types.NodeTypeInvalid {
+	if t := spec.Failure.FailureNodeType; t != spec.LeafNodeType && t != types.NodeTypeInvalid {
 		reason = "in " + t.String() + ": " + reason
 	}
 	return reason

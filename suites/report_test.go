@@ -35,6 +35,7 @@ var _ = ginkgo.Describe("The reports", ginkgo.Ordered, func() {
 		gomega.Expect(results.Duration).To(gomega.BeNumerically(">", 0))
 		gomega.Expect(results.Budget).To(gomega.Equal("2 stores made, 0 left pending deletion, 1 cluster"))
 		gomega.Expect(results.Passed).To(gomega.BeFalse())
+		gomega.Expect(results.SuiteFailures).To(gomega.ConsistOf(`ReportAfterSuite "report tree clean-up": cleaning up: unexpected error: 3 stores left`))
 
 		byID := map[string]jsonResult{}
 		for _, r := range results.Results {
@@ -91,6 +92,8 @@ var _ = ginkgo.Describe("The reports", ginkgo.Ordered, func() {
 		gomega.Expect(text(byID(doc, "budget"))).To(gomega.ContainSubstring("2 stores made"))
 		gomega.Expect(text(byID(doc, "overall"))).To(gomega.Equal("12: 3 passed, 5 failed, 3 skipped, 1 inconclusive"))
 
+		gomega.Expect(text(byID(doc, "suite-failures"))).To(gomega.Equal(`ReportAfterSuite "report tree clean-up": cleaning up: unexpected error: 3 stores left`))
+
 		rows := all(doc, func(n *html.Node) bool { return n.Data == "tr" && hasClass(n, "rule") })
 		gomega.Expect(rows).NotTo(gomega.BeEmpty())
 		gomega.Expect(hasClass(rows[0], "fail")).To(gomega.BeTrue(), "the first rule shown failed")
@@ -130,6 +133,7 @@ var _ = ginkgo.Describe("The reports", ginkgo.Ordered, func() {
 		for _, field := range []string{"| kit version | " + KitVersion + " |", "| model version | " + ModelVersion + " |", "| seed | 4242 |", "| endpoint | http://127.0.0.1:", "| date | ", "| duration | ", "| budget | 2 stores made"} {
 			gomega.Expect(md).To(gomega.ContainSubstring(field))
 		}
+		gomega.Expect(md).To(gomega.ContainSubstring("## Failures outside the rules\n\n- ReportAfterSuite \"report tree clean-up\": cleaning up: unexpected error: 3 stores left\n"))
 		gomega.Expect(strings.Index(md, "## Failures")).To(gomega.BeNumerically("<", strings.Index(md, "## Summary by operation")))
 		gomega.Expect(md).To(gomega.ContainSubstring("| T-EQ-001 | Connect | is CONNECTING right after Connect. | the state right after ConnectCustomKeyStore: expected CONNECTED, observed CONNECTING |"))
 		gomega.Expect(md).To(gomega.ContainSubstring("| INCONCLUSIVE | T-INC-001 | refuses everything while DISCONNECTING. | " + treeInconclusive + " |"))

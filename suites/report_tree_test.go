@@ -2,6 +2,7 @@ package suites
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -38,6 +39,9 @@ var treeRules = []Rule{
 	{ID: "T-NONE-001", Operation: "Pagination", Text: "has no spec."},
 }
 
+// errTreeCleanup is the error the tiny tree's clean-up fails with.
+var errTreeCleanup = errors.New("3 stores left")
+
 // treeSkip and treeInconclusive are the reasons the tiny tree skips with.
 const (
 	treeSkip         = "needs a CloudHSM cluster: none given"
@@ -67,6 +71,10 @@ func awsErrorServer() *httptest.Server {
 func registerReportTree(dir string) bool {
 	srv := awsErrorServer()
 	ginkgo.BeforeSuite(func() {}) // a set-up node: no testcase in the JUnit report
+	// A clean-up that fails, as the kit's own could: no rule's failure.
+	ginkgo.ReportAfterSuite("report tree clean-up", func(types.Report) {
+		gomega.Expect(errTreeCleanup).NotTo(gomega.HaveOccurred(), "cleaning up")
+	})
 	ginkgo.ReportAfterSuite("report tree reports", func(r types.Report) {
 		srv.Close()
 		rep := newReport(r, RunInfo{Endpoint: srv.URL, Budget: "2 stores made, 0 left pending deletion, 1 cluster"}, treeRules)
