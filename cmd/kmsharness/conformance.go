@@ -262,7 +262,7 @@ func isTerminal(w io.Writer) bool {
 }
 
 func newConformanceCommand() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "conformance --endpoint URL [flags]",
 		Short: "Check any KMS endpoint against the conformance kit's rules",
 		// Our own flag set parses the command line: it knows Ginkgo's flags.
@@ -271,6 +271,9 @@ func newConformanceCommand() *cobra.Command {
 			return runConformance(cmd.Context(), args, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
+	// kmsharness help conformance shows what --help shows.
+	cmd.SetHelpFunc(func(c *cobra.Command, _ []string) { newConformanceRun().usage(c.OutOrStdout()) })
+	return cmd
 }
 
 func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer) error {

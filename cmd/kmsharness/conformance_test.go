@@ -62,6 +62,9 @@ var _ = Describe("kmsharness conformance's command line", func() {
 		short, _, status := conformance(nil, "-h")
 		Expect(status).To(Equal(0))
 		Expect(short).To(Equal(out))
+		help, err := osexec.Command(bin, "help", "conformance").Output()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(help)).To(Equal(out), "kmsharness help conformance")
 
 		out, errOut, status = conformance(nil, "--help-ginkgo")
 		Expect(status).To(Equal(0))
