@@ -76,6 +76,24 @@ var _ = ginkgo.Describe("The reports", ginkgo.Ordered, func() {
 		gomega.Expect(results.Summary).To(gomega.Equal(jsonCounts{Total: 12, Pass: 3, Fail: 5, Skip: 3, Inconclusive: 1}))
 	})
 
+	ginkgo.It("are the same under ginkgo -p, from the merged report", func(ctx ginkgo.SpecContext) {
+		parallel := ginkgo.GinkgoT().TempDir()
+		gomega.Expect(runReportTreeParallel(ctx, parallel, seed)).To(gomega.Succeed())
+		verdicts := func(dir string) map[string]string {
+			raw, err := os.ReadFile(filepath.Join(dir, "results.json"))
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			var results jsonResults
+			gomega.Expect(json.Unmarshal(raw, &results)).To(gomega.Succeed())
+			gomega.Expect(results.Seed).To(gomega.BeEquivalentTo(seed))
+			out := map[string]string{}
+			for _, r := range results.Results {
+				out[r.ID] = string(r.Status) + ": " + r.Reason
+			}
+			return out
+		}
+		gomega.Expect(verdicts(parallel)).To(gomega.Equal(verdicts(dir)))
+	})
+
 	ginkgo.It("give people an HTML page that a browser shows with the failures first, one-line reasons and the run in the header", func(ctx ginkgo.SpecContext) {
 		dom, err := testenv.RenderHTML(ctx, filepath.Join(dir, "report.html"))
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())

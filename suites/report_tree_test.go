@@ -17,6 +17,8 @@ import (
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/types"
 	"github.com/onsi/gomega"
+
+	"github.com/kmsharness/kmsharness/internal/testenv"
 )
 
 // The report tests run a tiny Ginkgo tree of their own in a child process
@@ -128,4 +130,19 @@ func runReportTree(ctx context.Context, dir string, seed int) error {
 		return nil // the tree has failing specs
 	}
 	return fmt.Errorf("the report tree: %v (want exit status 1)", err)
+}
+
+// runReportTreeParallel runs the tiny tree under ginkgo -p, in three
+// processes, whose first writes the reports from the merged report.
+func runReportTreeParallel(ctx context.Context, dir string, seed int) error {
+	cmd := exec.CommandContext(ctx, "go", "tool", "ginkgo", "-p", "--procs", "3", "--no-color", "--label-filter", "report-tree && !left-out",
+		fmt.Sprintf("--seed=%d", seed), "./suites", "--", "-test.run=^TestReportTree$")
+	cmd.Dir = testenv.ModuleRoot()
+	cmd.Env = append(os.Environ(), reportTreeEnv+"="+dir)
+	cmd.Stdout, cmd.Stderr = ginkgo.GinkgoWriter, ginkgo.GinkgoWriter
+	err := cmd.Run()
+	if cmd.ProcessState != nil && cmd.ProcessState.ExitCode() == 1 {
+		return nil // the tree has failing specs
+	}
+	return fmt.Errorf("the report tree under ginkgo -p: %v (want exit status 1)", err)
 }
