@@ -156,7 +156,7 @@ var _ = Describe("kmsharness conformance's reports of a real run", Label("kind:s
 		DeferCleanup(broken.Close)
 		dir := GinkgoT().TempDir()
 		out, _, status := conformance(env, "--endpoint", broken.URL, "--control", h.ControlEndpoint(), "--control-token", h.ControlToken(),
-			"--label-filter", v.Labels, "--report-dir", dir, "--ginkgo.seed", "77")
+			"--rule", v.Rule, "--report-dir", dir, "--ginkgo.seed", "77")
 		Expect(status).To(Equal(1), "a rule failed")
 		Expect(out).NotTo(ContainSubstring("\x1b["), "no colour when the output is not a terminal")
 
