@@ -14,7 +14,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/types"
 	"github.com/onsi/gomega"
@@ -67,7 +66,12 @@ region come from the usual AWS environment. Clusters come from --cluster
 one), which also enables the fault specs; a rule whose specs need what the
 target lacks is skipped with the reason.
 
-Exit status: 0 when no rule failed, 1 when one did, 2 on a bad command line.
+Before any spec, a preflight checks that credentials are present, that the
+endpoint answers and accepts them, that the control API answers, and that
+the clusters exist and are ACTIVE (given --cloudhsm-endpoint).
+
+Exit status: 0 when no rule failed, 1 when one did, 2 on a bad command line
+or a failed preflight.
 `
 
 // conformanceRun is a parsed command line.
@@ -75,6 +79,7 @@ type conformanceRun struct {
 	fs                     *flag.FlagSet
 	own                    []string // our flags, in the order --help shows them
 	endpoint, region       string
+	cloudHSM               string
 	controlURL, token      string
 	clusters               clusterFlags
 	quota                  int
@@ -94,6 +99,7 @@ func newConformanceRun() *conformanceRun {
 	r.fs.SetOutput(io.Discard)
 	r.fs.Usage = func() {}
 	r.str(&r.endpoint, "endpoint", "URL", os.Getenv("KMS_ENDPOINT"), "the KMS endpoint to check (default $KMS_ENDPOINT)")
+	r.str(&r.cloudHSM, "cloudhsm-endpoint", "URL", os.Getenv("CLOUDHSM_ENDPOINT"), "a CloudHSMv2 endpoint, to check first that the clusters exist and are ACTIVE (default $CLOUDHSM_ENDPOINT)")
 	r.str(&r.region, "region", "REGION", "", "AWS region (default: the AWS environment's, else us-east-1)")
 	r.variable(&r.clusters, "cluster", "ID,TRUST_ANCHOR_FILE,PASSWORD", "a CloudHSM cluster the specs may use (repeatable)")
 	r.str(&r.controlURL, "control", "URL", "", "the target's control API ($KMSHARNESS_CONTROL of kmsharness up): clusters, faults")
@@ -307,7 +313,7 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 	}
 
-	awsCfg, err := config.LoadDefaultConfig(ctx)
+	awsCfg, err := suites.LoadAWSConfig(ctx)
 	if err != nil {
 		return usageError{fmt.Errorf("AWS environment: %w", err)}
 	}
@@ -318,7 +324,7 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 	if region == "" {
 		region = "us-east-1"
 	}
-	cfg := suites.Config{Endpoint: run.endpoint, Region: region, Credentials: awsCfg.Credentials, Clusters: run.clusters, StoreQuota: run.quota}
+	cfg := suites.Config{Endpoint: run.endpoint, CloudHSMEndpoint: run.cloudHSM, Region: region, Credentials: awsCfg.Credentials, Clusters: run.clusters, StoreQuota: run.quota}
 	if run.controlURL != "" {
 		cf := controlFlags{url: run.controlURL, token: run.token}
 		if cfg.Control, err = cf.client(); err != nil {
@@ -326,11 +332,16 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 	}
 
+	if err := suites.Preflight(ctx, cfg); err != nil {
+		return usageError{err}
+	}
+
 	suites.Register(&cfg)
 	var report *suites.Report
 	var writeErrs []error
 	ginkgo.ReportAfterSuite("conformance reports", func(r types.Report) {
-		rep := suites.NewReport(r, suites.RunInfo{Endpoint: run.endpoint})
+		// Register's clean-up ran before this node: the budget is final.
+		rep := suites.NewReport(r, suites.RunInfo{Endpoint: run.endpoint, Budget: suites.Budget().String()})
 		report = &rep
 		for _, path := range run.outputs() {
 			if err := rep.WriteFile(path); err != nil {

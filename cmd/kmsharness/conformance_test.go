@@ -10,6 +10,7 @@ import (
 	"os"
 	osexec "os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -76,23 +77,28 @@ var _ = Describe("kmsharness conformance's command line", func() {
 		Expect(out).NotTo(ContainSubstring("\x1b["), "no colour when the output is not a terminal")
 	})
 
-	DescribeTable("answers a bad command line with one line and exit status 2",
-		func(want string, args ...string) {
-			out, errOut, status := conformance(nil, args...)
+	// noCredentials is an AWS environment without credentials.
+	noCredentials := []string{"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_PROFILE=", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}
+	credentials := slices.Concat(noCredentials, []string{"AWS_ACCESS_KEY_ID=AKIAEXAMPLE000000001", "AWS_SECRET_ACCESS_KEY=secret", "AWS_REGION=us-east-1"})
+	DescribeTable("answers a bad command line or a failed preflight with one line and exit status 2",
+		func(env []string, want string, args ...string) {
+			out, errOut, status := conformance(env, args...)
 			Expect(status).To(Equal(2))
 			Expect(out).To(BeEmpty())
 			Expect(lines(errOut)).To(HaveLen(1), errOut)
 			Expect(errOut).To(HavePrefix("kmsharness: "))
 			Expect(errOut).To(ContainSubstring(want))
 		},
-		Entry("an unknown flag", "flag provided but not defined: -no-such-flag", "--endpoint", "http://127.0.0.1:9", "--no-such-flag"),
-		Entry("a flag without its value", "flag needs an argument", "--endpoint"),
-		Entry("no endpoint", "no endpoint"),
-		Entry("an endpoint that is no URL", "want an http:// or https:// URL", "--endpoint", "127.0.0.1:9"),
-		Entry("a report of an unknown format", "the name must end in .html, .md, .json or .xml", "--endpoint", "http://127.0.0.1:9", "--report", "report.txt"),
-		Entry("an argument", `unexpected argument "extra"`, "--endpoint", "http://127.0.0.1:9", "extra"),
-		Entry("an unknown rule", "--rule CKS-NOPE-999: no such rule", "--endpoint", "http://127.0.0.1:9", "--rule", "CKS-NOPE-999"),
-		Entry("a bad cluster", "want ID,TRUST_ANCHOR_FILE,PASSWORD", "--endpoint", "http://127.0.0.1:9", "--cluster", "cluster-abc"),
+		Entry("an unknown flag", []string(nil), "flag provided but not defined: -no-such-flag", "--endpoint", "http://127.0.0.1:9", "--no-such-flag"),
+		Entry("a flag without its value", []string(nil), "flag needs an argument", "--endpoint"),
+		Entry("no endpoint", []string(nil), "no endpoint"),
+		Entry("an endpoint that is no URL", []string(nil), "want an http:// or https:// URL", "--endpoint", "127.0.0.1:9"),
+		Entry("a report of an unknown format", []string(nil), "the name must end in .html, .md, .json or .xml", "--endpoint", "http://127.0.0.1:9", "--report", "report.txt"),
+		Entry("an argument", []string(nil), `unexpected argument "extra"`, "--endpoint", "http://127.0.0.1:9", "extra"),
+		Entry("an unknown rule", []string(nil), "--rule CKS-NOPE-999: no such rule", "--endpoint", "http://127.0.0.1:9", "--rule", "CKS-NOPE-999"),
+		Entry("a bad cluster", []string(nil), "want ID,TRUST_ANCHOR_FILE,PASSWORD", "--endpoint", "http://127.0.0.1:9", "--cluster", "cluster-abc"),
+		Entry("no credentials", noCredentials, "preflight: credentials: none found", "--endpoint", "http://127.0.0.1:9"),
+		Entry("an endpoint that does not answer", credentials, "preflight: endpoint: http://127.0.0.1:9 does not answer", "--endpoint", "http://127.0.0.1:9"),
 	)
 
 	It("lists the rules with --list: ID, operation and text, one a line", func() {
