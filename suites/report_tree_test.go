@@ -118,31 +118,34 @@ func registerReportTree(dir string) bool {
 	return true
 }
 
+// treeFilter leaves out the specs of the report tests themselves and the
+// tree's one spec that a filter leaves out.
+const treeFilter = "report-tree && !left-out"
+
 // runReportTree runs the tiny tree in a child process, which writes its
 // reports to dir.
 func runReportTree(ctx context.Context, dir string, seed int) error {
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestReportTree$", "-ginkgo.label-filter=report-tree && !left-out",
-		fmt.Sprintf("-ginkgo.seed=%d", seed), "-ginkgo.no-color")
-	cmd.Env = append(os.Environ(), reportTreeEnv+"="+dir)
-	cmd.Stdout, cmd.Stderr = ginkgo.GinkgoWriter, ginkgo.GinkgoWriter
-	err := cmd.Run()
-	if cmd.ProcessState != nil && cmd.ProcessState.ExitCode() == 1 {
-		return nil // the tree has failing specs
-	}
-	return fmt.Errorf("the report tree: %v (want exit status 1)", err)
+	return runTree(exec.CommandContext(ctx, os.Args[0], "-test.run=^TestReportTree$", "-ginkgo.label-filter="+treeFilter,
+		fmt.Sprintf("-ginkgo.seed=%d", seed), "-ginkgo.no-color"), dir)
 }
 
 // runReportTreeParallel runs the tiny tree under ginkgo -p, in three
 // processes, whose first writes the reports from the merged report.
 func runReportTreeParallel(ctx context.Context, dir string, seed int) error {
-	cmd := exec.CommandContext(ctx, "go", "tool", "ginkgo", "-p", "--procs", "3", "--no-color", "--label-filter", "report-tree && !left-out",
+	cmd := exec.CommandContext(ctx, "go", "tool", "ginkgo", "-p", "--procs", "3", "--no-color", "--label-filter", treeFilter,
 		fmt.Sprintf("--seed=%d", seed), "./suites", "--", "-test.run=^TestReportTree$")
 	cmd.Dir = testenv.ModuleRoot()
+	return runTree(cmd, dir)
+}
+
+// runTree runs a command that runs the tiny tree, which must fail (it has
+// failing specs) after writing its reports to dir.
+func runTree(cmd *exec.Cmd, dir string) error {
 	cmd.Env = append(os.Environ(), reportTreeEnv+"="+dir)
 	cmd.Stdout, cmd.Stderr = ginkgo.GinkgoWriter, ginkgo.GinkgoWriter
 	err := cmd.Run()
 	if cmd.ProcessState != nil && cmd.ProcessState.ExitCode() == 1 {
-		return nil // the tree has failing specs
+		return nil
 	}
-	return fmt.Errorf("the report tree under ginkgo -p: %v (want exit status 1)", err)
+	return fmt.Errorf("%s: %v (want exit status 1: the tree has failing specs)", cmd, err)
 }
