@@ -45,7 +45,9 @@ PLAIN_SUITES := ./cmd/hsmnode ./cmd/kmsharness ./faults ./internal/atomicfile ./
 CONTAINER_SUITES := ./harness/containerbackend
 ALL_SUITES = $(shell $(GO) list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.Dir}}{{end}}' ./... | sed 's|^$(CURDIR)|.|')
 RACE_SUITES = $(filter-out $(PLAIN_SUITES) $(CONTAINER_SUITES),$(ALL_SUITES))
-GINKGO_RUN := $(GINKGO) -p --randomize-all --keep-going --timeout=30m --output-dir=$(REPORTS)
+# No colour codes in logs: Ginkgo colours only when the run's stderr is a
+# terminal (a command substitution's own stdout never is).
+GINKGO_RUN := $(GINKGO) $$([ -t 2 ] || echo --no-color) -p --randomize-all --keep-going --timeout=30m --output-dir=$(REPORTS)
 
 # The suites use the hsmnode and kmsharness just built (KMSHARNESS_TEST_BIN)
 # instead of linking their own.
