@@ -95,7 +95,7 @@ var _ = Describe("Connection error codes from real conditions", Label("kind:faul
 			CloudHsmClusterId: aws.String(c.ID), TrustAnchorCertificate: aws.String(string(c.TrustAnchorPEM)), KeyStorePassword: aws.String(c.KMSUserPassword)})
 		Expect(code(err)).To(Equal("CloudHsmClusterInvalidConfigurationException"))
 
-		out, err := h.CloudHSMClient().CreateCluster(ctx, &cloudhsmv2.CreateClusterInput{HsmType: aws.String("hsm1.medium"), SubnetIds: defaultSubnets()})
+		out, err := h.CloudHSMClient().CreateCluster(ctx, &cloudhsmv2.CreateClusterInput{HsmType: aws.String("hsm1.medium"), SubnetIds: freshSubnets()})
 		Expect(err).NotTo(HaveOccurred())
 		_, err = client().CreateCustomKeyStore(ctx, &kms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String("new-" + aws.ToString(out.Cluster.ClusterId)),
 			CloudHsmClusterId: out.Cluster.ClusterId, TrustAnchorCertificate: aws.String(string(c.TrustAnchorPEM)), KeyStorePassword: aws.String(c.KMSUserPassword)})
@@ -103,14 +103,19 @@ var _ = Describe("Connection error codes from real conditions", Label("kind:faul
 	})
 })
 
-// defaultSubnets returns one subnet per zone of the harness's default VPC.
-func defaultSubnets() []string {
+// freshSubnets adds a subnet of its own in each zone of the harness's
+// default VPC, for a cluster the spec makes through the CloudHSMv2 API: an
+// existing subnet may belong to a cluster whose subnet-not-found fault a
+// parallel spec is about to inject (it deletes that subnet).
+func freshSubnets() []string {
 	var ids []string
 	zones := map[string]bool{}
 	for _, s := range h.ControlPlane().Subnets() {
 		if s.VPCID == h.ControlPlane().DefaultVPC() && !zones[s.AvailabilityZone] {
 			zones[s.AvailabilityZone] = true
-			ids = append(ids, s.ID)
+			sub, err := h.ControlPlane().AddSubnet(h.ControlPlane().DefaultVPC(), s.AvailabilityZone, 26)
+			Expect(err).NotTo(HaveOccurred())
+			ids = append(ids, sub.ID)
 		}
 	}
 	return ids
