@@ -327,10 +327,7 @@ func (a *analysis) codeRules(s *storeInfo) []Violation {
 // when they are all there is): the connect o shows the end of began after
 // it started.
 func attemptStart(s *storeInfo, o *Operation) *Operation {
-	if q := s.lastObservationBefore(o.Start, stateDisconnected); q != nil {
-		return q
-	}
-	return nil
+	return s.lastObservationBefore(o.Start, stateDisconnected)
 }
 
 // failedCodesExplained: a FAILED store's code must be one that a fault
