@@ -25,6 +25,13 @@ import (
 //   - the first given cluster (Config.Clusters[0]) is the shared store's;
 //     the others, and clusters made through the control API, serve the
 //     specs' own stores;
+//   - until the shared store opens on it, the first given cluster is lent
+//     to specs' own stores that never connect, when no other cluster is to
+//     be had: those specs run first (a higher SpecPriority), so that a run
+//     with one cluster and no control API checks them too; the spec that
+//     must connect a store that never connected (CKS-CONNECT-002) runs
+//     next, on a store of its own or else on the shared store before
+//     anything else connects it;
 //   - clusters made through the control API are deleted when the run ends
 //     (or at once when a fault spec has changed them).
 //
@@ -102,6 +109,15 @@ type pool struct {
 	used      map[string]bool   // clusters any store of the kit used
 	alive     map[string]*store // the kit's stores not deleted
 	budget    BudgetReport
+
+	// With only one cluster to give, Clusters[0] is lent to specs' own
+	// stores until the shared store opens on it: lent says it is out now,
+	// sharedOpened that the shared store has claimed it, and lost why the
+	// shared store can no longer have it (a lent store connected, so KMS
+	// rotated kmsuser's password to one only it knows).
+	lent         bool
+	sharedOpened bool
+	lost         string
 }
 
 func (s *suite) budgetNow() BudgetReport {
@@ -120,12 +136,29 @@ var ErrNoCluster = errors.New("no free cluster: give more with --cluster (Config
 // change (a fault spec) and the target cannot make one.
 var errNoFreshCluster = errors.New("needs a new cluster it may change: the target's control API must make clusters")
 
+// clusterNeed says what a spec will do to the cluster it takes.
+type clusterNeed int
+
+const (
+	// clusterKept: the spec's store never connects, so the cluster's
+	// kmsuser password stays the given one.
+	clusterKept clusterNeed = iota
+	// clusterConnected: the spec's store connects (KMS rotates kmsuser's
+	// password), so the cluster is of no use to another store after it.
+	clusterConnected
+	// clusterFresh: a new cluster the spec may change with faults: made,
+	// never a given one.
+	clusterFresh
+)
+
 // takeCluster returns a cluster no store of the kit uses: a free one, else
 // a given one never used (the first given cluster is the shared store's),
-// else a new one from the Provider or the control API. fresh asks for a
-// new cluster the spec may change (faults): made, never a given one.
-func (s *suite) takeCluster(ctx context.Context, fresh bool) (Cluster, error) {
+// else a new one from the Provider or the control API, else, for a store
+// that keeps the cluster as it is, the shared store's cluster while the
+// shared store has not opened on it (lent; giveBack returns it).
+func (s *suite) takeCluster(ctx context.Context, need clusterNeed) (Cluster, error) {
 	p := &s.pool
+	fresh := need == clusterFresh
 	if !fresh {
 		p.mu.Lock()
 		if n := len(p.free); n > 0 {
@@ -145,7 +178,49 @@ func (s *suite) takeCluster(ctx context.Context, fresh bool) (Cluster, error) {
 		}
 		p.mu.Unlock()
 	}
-	return s.makeCluster(ctx, fresh)
+	cl, err := s.makeCluster(ctx, fresh)
+	if errors.Is(err, ErrNoCluster) && need == clusterKept {
+		if lent, ok := s.lendSharedCluster(); ok {
+			return lent, nil
+		}
+	}
+	return cl, err
+}
+
+// lendSharedCluster lends the shared store's cluster to a spec's own store
+// if the shared store has not opened on it and it is not out already.
+func (s *suite) lendSharedCluster() (Cluster, bool) {
+	p := &s.pool
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(s.cfg.Clusters) == 0 || p.sharedOpened || p.lent || p.lost != "" {
+		return Cluster{}, false
+	}
+	p.lent = true
+	return s.cfg.Clusters[0], true
+}
+
+// isLent says whether cl is the shared store's cluster, lent out now.
+func (s *suite) isLent(cl Cluster) bool {
+	s.pool.mu.Lock()
+	defer s.pool.mu.Unlock()
+	return s.pool.lent && len(s.cfg.Clusters) > 0 && cl.ID == s.cfg.Clusters[0].ID
+}
+
+// claimSharedCluster records that the shared store opens on Clusters[0],
+// or returns why it cannot (the cluster is lent out, or was lost).
+func (s *suite) claimSharedCluster() string {
+	p := &s.pool
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.lost != "":
+		return p.lost
+	case p.lent:
+		return "needs the given cluster for the store with keys, and this spec's own store holds it"
+	}
+	p.sharedOpened = true
+	return ""
 }
 
 // makeCluster makes a new cluster through the Provider or the control API.
@@ -182,6 +257,15 @@ func (s *suite) makeCluster(ctx context.Context, fresh bool) (Cluster, error) {
 // giveBack returns the cluster of a deleted store: to the pool, or, when
 // it changed (a fault, a connect), to the control API to delete.
 func (s *suite) giveBack(ctx context.Context, cl Cluster, changed bool) {
+	if s.isLent(cl) {
+		s.pool.mu.Lock()
+		s.pool.lent = false
+		if changed {
+			s.pool.lost = "needs the given cluster for the store with keys, and a spec's own store connected on it: KMS rotated kmsuser's password to one only it knew"
+		}
+		s.pool.mu.Unlock()
+		return
+	}
 	if !changed {
 		s.pool.mu.Lock()
 		s.pool.free = append(s.pool.free, cl)

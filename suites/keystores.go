@@ -13,9 +13,13 @@ import (
 	"github.com/kmsharness/kmsharness/control"
 )
 
-func keyStoreLifecycleSpecs(s *suite) {
-	ginkgo.Describe("the custom key store state machine", func() {
-		ruleIt("CKS-CREATE-001",
+// ownStoreSpecs are the specs that make stores of their own, and the one
+// that needs a store that never connected, which runs after them. Their
+// priorities run them before the other specs: with one given cluster they
+// run while it is free (see takeCluster).
+func ownStoreSpecs(s *suite) {
+	ginkgo.Describe("custom key stores of their own", func() {
+		ruleIt("CKS-CREATE-001", priorityOwnStore,
 			ginkgo.Label("api:CreateCustomKeyStore", "api:DescribeCustomKeyStores"), func(ctx ginkgo.SpecContext) {
 				st := newStore(ctx, s)
 				e := describeStore(ctx, s, st.ID)
@@ -29,6 +33,75 @@ func keyStoreLifecycleSpecs(s *suite) {
 				gomega.Expect(e.CustomKeyStoreType).To(gomega.Equal(types.CustomKeyStoreTypeAwsCloudhsm))
 			})
 
+		ruleIt("CKS-CREATE-002", priorityOwnStore, ginkgo.Label("api:CreateCustomKeyStore"), func(ctx ginkgo.SpecContext) {
+			st := newStore(ctx, s)
+			client := s.client(true)
+			again, err := client.CreateCustomKeyStore(ctx, &kms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String(st.Name),
+				CloudHsmClusterId: aws.String(st.Cluster.ID), TrustAnchorCertificate: aws.String(st.Cluster.TrustAnchorPEM),
+				KeyStorePassword: aws.String(st.Cluster.KMSUserPassword)})
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			gomega.Expect(aws.ToString(again.CustomKeyStoreId)).To(gomega.Equal(st.ID))
+
+			other := needCluster(ctx, s)
+			err = createRefused(ctx, s, &kms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String(st.Name),
+				CloudHsmClusterId: aws.String(other.ID), TrustAnchorCertificate: aws.String(other.TrustAnchorPEM), KeyStorePassword: aws.String(other.KMSUserPassword)})
+			gomega.Expect(err).To(failWith("CustomKeyStoreNameInUseException"))
+		})
+
+		ruleIt("CKS-UPDATE-002", priorityOwnStore, ginkgo.Label("api:UpdateCustomKeyStore"), func(ctx ginkgo.SpecContext) {
+			a, b := newStore(ctx, s), newStore(ctx, s)
+			client := s.client(true)
+			_, err := client.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(a.ID), CloudHsmClusterId: aws.String(b.Cluster.ID)})
+			gomega.Expect(err).To(failWith("CloudHsmClusterNotRelatedException"))
+			_, err = client.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(a.ID), CloudHsmClusterId: aws.String("cluster-234567abcde")})
+			gomega.Expect(err).To(failWith("CloudHsmClusterNotFoundException"))
+			_, err = client.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(a.ID), NewCustomKeyStoreName: aws.String(b.Name)})
+			gomega.Expect(err).To(failWith("CustomKeyStoreNameInUseException"))
+			_, err = client.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String("cks-0123456789abcdef0"), NewCustomKeyStoreName: aws.String("x")})
+			gomega.Expect(err).To(failWith("CustomKeyStoreNotFoundException"))
+		})
+
+		ruleIt("CKS-DELETE-002", priorityOwnStore, ginkgo.Label("api:DeleteCustomKeyStore"), func(ctx ginkgo.SpecContext) {
+			st := newStore(ctx, s)
+			client := s.client(true)
+			_, err := client.DeleteCustomKeyStore(ctx, &kms.DeleteCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
+			gomega.Expect(err).NotTo(gomega.HaveOccurred())
+			_, err = client.DescribeCustomKeyStores(ctx, &kms.DescribeCustomKeyStoresInput{CustomKeyStoreId: aws.String(st.ID)})
+			gomega.Expect(err).To(failWith("CustomKeyStoreNotFoundException"))
+			_, err = client.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
+			gomega.Expect(err).To(failWith("CustomKeyStoreNotFoundException"))
+		})
+
+		ruleIt("CKS-CONNECT-002", priorityNeverConnected,
+			ginkgo.Label("api:ConnectCustomKeyStore", "api:UpdateCustomKeyStore", "fault:INVALID_CREDENTIALS"), func(ctx ginkgo.SpecContext) {
+				// A store that never connected: a wrong password replaces the
+				// one KMS rotated to, so only such a store can be put right
+				// with its cluster's password.
+				st := neverConnectedStore(ctx, s)
+				client := s.client(true)
+				_, err := client.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID), KeyStorePassword: aws.String("not-the-password")})
+				gomega.Expect(err).NotTo(gomega.HaveOccurred())
+				_, err = client.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
+				gomega.Expect(err).NotTo(gomega.HaveOccurred())
+				e := waitForState(ctx, s, st.ID, types.ConnectionStateTypeFailed)
+				gomega.Expect(e.ConnectionErrorCode).To(gomega.Equal(types.ConnectionErrorCodeTypeInvalidCredentials))
+
+				_, err = client.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
+				gomega.Expect(err).To(failWith("CustomKeyStoreInvalidStateException"), "Connect on FAILED")
+				_, err = client.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID), KeyStorePassword: aws.String(st.Cluster.KMSUserPassword)})
+				gomega.Expect(err).To(failWith("CustomKeyStoreInvalidStateException"), "password update on FAILED")
+
+				disconnect(ctx, s, st.ID)
+				gomega.Expect(describeStore(ctx, s, st.ID).ConnectionErrorCode).To(gomega.BeEmpty(), "the error code goes with FAILED")
+				_, err = client.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID), KeyStorePassword: aws.String(st.Cluster.KMSUserPassword)})
+				gomega.Expect(err).NotTo(gomega.HaveOccurred())
+				connect(ctx, s, st.ID)
+			})
+	})
+}
+
+func keyStoreLifecycleSpecs(s *suite) {
+	ginkgo.Describe("the custom key store state machine", func() {
 		ruleIt("CKS-CONNECT-001", ginkgo.Label("api:ConnectCustomKeyStore"), func(ctx ginkgo.SpecContext) {
 			st := useShared(ctx, s)
 			disconnect(ctx, s, st.ID)
@@ -77,33 +150,6 @@ func keyStoreLifecycleSpecs(s *suite) {
 			gomega.Expect(err).To(failWith("CustomKeyStoreInvalidStateException"))
 		})
 
-		ruleIt("CKS-CONNECT-002",
-			ginkgo.Label("api:ConnectCustomKeyStore", "api:UpdateCustomKeyStore", "fault:INVALID_CREDENTIALS"), func(ctx ginkgo.SpecContext) {
-				// A store of its own: a wrong password replaces the one KMS
-				// rotated to, so only a store that never connected can be put
-				// right with its cluster's password.
-				st := newStore(ctx, s)
-				st.changed = true
-				client := s.client(true)
-				_, err := client.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID), KeyStorePassword: aws.String("not-the-password")})
-				gomega.Expect(err).NotTo(gomega.HaveOccurred())
-				_, err = client.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
-				gomega.Expect(err).NotTo(gomega.HaveOccurred())
-				e := waitForState(ctx, s, st.ID, types.ConnectionStateTypeFailed)
-				gomega.Expect(e.ConnectionErrorCode).To(gomega.Equal(types.ConnectionErrorCodeTypeInvalidCredentials))
-
-				_, err = client.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
-				gomega.Expect(err).To(failWith("CustomKeyStoreInvalidStateException"), "Connect on FAILED")
-				_, err = client.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID), KeyStorePassword: aws.String(st.Cluster.KMSUserPassword)})
-				gomega.Expect(err).To(failWith("CustomKeyStoreInvalidStateException"), "password update on FAILED")
-
-				disconnect(ctx, s, st.ID)
-				gomega.Expect(describeStore(ctx, s, st.ID).ConnectionErrorCode).To(gomega.BeEmpty(), "the error code goes with FAILED")
-				_, err = client.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID), KeyStorePassword: aws.String(st.Cluster.KMSUserPassword)})
-				gomega.Expect(err).NotTo(gomega.HaveOccurred())
-				connect(ctx, s, st.ID)
-			})
-
 		ruleIt("CKS-UPDATE-001", ginkgo.Label("api:UpdateCustomKeyStore"), func(ctx ginkgo.SpecContext) {
 			st := useShared(ctx, s)
 			client := s.client(true)
@@ -136,36 +182,11 @@ func keyStoreLifecycleSpecs(s *suite) {
 			gomega.Expect(err).To(failWith("CustomKeyStoreHasCMKsException"), "a key pending deletion still counts")
 		})
 
-		ruleIt("CKS-DELETE-002", ginkgo.Label("api:DeleteCustomKeyStore"), func(ctx ginkgo.SpecContext) {
-			st := newStore(ctx, s)
-			client := s.client(true)
-			_, err := client.DeleteCustomKeyStore(ctx, &kms.DeleteCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
-			gomega.Expect(err).NotTo(gomega.HaveOccurred())
-			_, err = client.DescribeCustomKeyStores(ctx, &kms.DescribeCustomKeyStoresInput{CustomKeyStoreId: aws.String(st.ID)})
-			gomega.Expect(err).To(failWith("CustomKeyStoreNotFoundException"))
-			_, err = client.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(st.ID)})
-			gomega.Expect(err).To(failWith("CustomKeyStoreNotFoundException"))
-		})
 	})
 }
 
 func keyStoreValidationSpecs(s *suite) {
 	ginkgo.Describe("custom key store validation", ginkgo.Label("api:CreateCustomKeyStore"), func() {
-		ruleIt("CKS-CREATE-002", func(ctx ginkgo.SpecContext) {
-			st := newStore(ctx, s)
-			client := s.client(true)
-			again, err := client.CreateCustomKeyStore(ctx, &kms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String(st.Name),
-				CloudHsmClusterId: aws.String(st.Cluster.ID), TrustAnchorCertificate: aws.String(st.Cluster.TrustAnchorPEM),
-				KeyStorePassword: aws.String(st.Cluster.KMSUserPassword)})
-			gomega.Expect(err).NotTo(gomega.HaveOccurred())
-			gomega.Expect(aws.ToString(again.CustomKeyStoreId)).To(gomega.Equal(st.ID))
-
-			other := needCluster(ctx, s)
-			err = createRefused(ctx, s, &kms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String(st.Name),
-				CloudHsmClusterId: aws.String(other.ID), TrustAnchorCertificate: aws.String(other.TrustAnchorPEM), KeyStorePassword: aws.String(other.KMSUserPassword)})
-			gomega.Expect(err).To(failWith("CustomKeyStoreNameInUseException"))
-		})
-
 		ruleIt("CKS-CREATE-003", func(ctx ginkgo.SpecContext) {
 			st := useShared(ctx, s)
 			err := createRefused(ctx, s, &kms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String(uniqueName("dup")),
@@ -183,19 +204,6 @@ func keyStoreValidationSpecs(s *suite) {
 				CloudHsmClusterId: aws.String("cluster-234567abcde"), TrustAnchorCertificate: aws.String(other.TrustAnchorPEM),
 				KeyStorePassword: aws.String(other.KMSUserPassword)})
 			gomega.Expect(err).To(failWith("CloudHsmClusterNotFoundException"))
-		})
-
-		ruleIt("CKS-UPDATE-002", ginkgo.Label("api:UpdateCustomKeyStore"), func(ctx ginkgo.SpecContext) {
-			a, b := newStore(ctx, s), newStore(ctx, s)
-			client := s.client(true)
-			_, err := client.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(a.ID), CloudHsmClusterId: aws.String(b.Cluster.ID)})
-			gomega.Expect(err).To(failWith("CloudHsmClusterNotRelatedException"))
-			_, err = client.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(a.ID), CloudHsmClusterId: aws.String("cluster-234567abcde")})
-			gomega.Expect(err).To(failWith("CloudHsmClusterNotFoundException"))
-			_, err = client.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String(a.ID), NewCustomKeyStoreName: aws.String(b.Name)})
-			gomega.Expect(err).To(failWith("CustomKeyStoreNameInUseException"))
-			_, err = client.UpdateCustomKeyStore(ctx, &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String("cks-0123456789abcdef0"), NewCustomKeyStoreName: aws.String("x")})
-			gomega.Expect(err).To(failWith("CustomKeyStoreNotFoundException"))
 		})
 
 		ruleIt("CKS-DESCRIBE-001", ginkgo.Label("api:DescribeCustomKeyStores"), func(ctx ginkgo.SpecContext) {

@@ -91,7 +91,7 @@ func paginationSpecs(s *suite) {
 			// account's other stores fill the pages as well.
 			want := []string{useShared(ctx, s).ID}
 			for range 2 {
-				cl, err := s.takeCluster(ctx, false)
+				cl, err := s.takeCluster(ctx, clusterKept)
 				if errors.Is(err, ErrNoCluster) {
 					break
 				}

@@ -49,8 +49,7 @@ func transientStateSpecs(s *suite) {
 	ginkgo.Describe("the transient connection states", ginkgo.Label("api:ConnectCustomKeyStore", "api:DisconnectCustomKeyStore"), func() {
 		ruleIt("CKS-CONNECT-003", func(ctx ginkgo.SpecContext) {
 			needHolds(ctx, s)
-			st := newStore(ctx, s)
-			st.changed = true // a connect started on its cluster
+			st := newConnectingStore(ctx, s)
 			c := s.client(true)
 			held := holdNext(ctx, s, st.ID, control.TransitionConnect)
 			gomega.Expect(opConnect.call(ctx, c, aws.String(st.ID))).To(gomega.Succeed())
