@@ -39,6 +39,9 @@ var _ = testenv.HarnessPerProcess(&h, func(h *harness.Harness) {
 		Region:      h.Region(),
 		Credentials: credentials.NewStaticCredentialsProvider(harness.AccessKeyID, harness.SecretAccessKey, ""),
 		Control:     h.ControlClient(),
+		// The harness connects within a second: a stuck store fails its
+		// spec after a minute, not the 20 minutes AWS may take.
+		ConnectTimeout: time.Minute,
 	}
 }, harness.WithKMSOptions(kms.WithDayLength(25*time.Millisecond),
 	kms.WithConnectDelay(300*time.Millisecond), kms.WithDisconnectDelay(200*time.Millisecond),

@@ -2,6 +2,7 @@ package kmsharnesstest_test
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
@@ -27,6 +28,9 @@ func Example_conformanceSuites() {
 		cfg = suites.Config{
 			Endpoint: env.Harness.KMSEndpoint(), Region: env.Region, Credentials: env.Credentials,
 			Control: env.Harness.ControlClient(), // clusters on demand, and the fault specs
+			// The harness connects within a second; against AWS leave it
+			// at its default, the 20 minutes a connect may take.
+			ConnectTimeout: time.Minute,
 		}
 	})
 

@@ -57,7 +57,9 @@ type Config struct {
 	// StoreQuota is the target's custom key store quota (AWS: 10).
 	StoreQuota int
 	// ConnectTimeout bounds a connect or disconnect the specs wait for
-	// (default 60 s; AWS takes up to 20 minutes to connect a store).
+	// (default 20 minutes, the longest AWS documents for a connect; a
+	// target known to be fast, such as the harness, may set less so that
+	// a store stuck in CONNECTING fails its spec sooner).
 	ConnectTimeout time.Duration
 	// Control is the target's fault-control API (package control): fault
 	// specs need it, the specs of transient states hold them through it,

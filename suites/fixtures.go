@@ -19,9 +19,11 @@ import (
 )
 
 // How long the specs wait for an asynchronous transition by default
-// (Config.ConnectTimeout), and how often they look.
+// (Config.ConnectTimeout): AWS documents that connecting a custom key store
+// can take up to 20 minutes, so a slower target is no wrong one until
+// then. And how often they look.
 const (
-	defaultConnectTimeout = 60 * time.Second
+	defaultConnectTimeout = 20 * time.Minute
 	pollInterval          = 20 * time.Millisecond
 )
 
@@ -214,7 +216,7 @@ func makeStore(ctx context.Context, s *suite, cl Cluster, changed bool) *store {
 		if deleted {
 			s.giveBack(ctx, st.Cluster, st.changed)
 		}
-	}, ginkgo.NodeTimeout(2*time.Minute))
+	}, ginkgo.NodeTimeout(s.cfg.connectTimeout()+time.Minute))
 	return st
 }
 

@@ -83,6 +83,7 @@ type conformanceRun struct {
 	controlURL, token      string
 	clusters               clusterFlags
 	quota                  int
+	connectTimeout         time.Duration
 	reports                listFlag
 	reportDir, junit       string
 	rules                  listFlag
@@ -106,6 +107,9 @@ func newConformanceRun() *conformanceRun {
 	r.str(&r.token, "control-token", "TOKEN", "", "the control API's token (default $"+control.EnvToken+")")
 	r.fs.IntVar(&r.quota, "store-quota", 10, "`N`: the target's custom key store quota (AWS: 10)")
 	r.own = append(r.own, "store-quota")
+	r.fs.DurationVar(&r.connectTimeout, "connect-timeout", 20*time.Minute,
+		"`DURATION`: how long a connect or disconnect may take before its spec fails (AWS documents up to 20 minutes for a connect)")
+	r.own = append(r.own, "connect-timeout")
 	r.variable(&r.reports, "report", "FILE", "write a report; the name says which: .html, .md, .json (results) or .xml (JUnit); repeatable")
 	r.str(&r.reportDir, "report-dir", "DIR", "", "write every report to DIR ("+strings.Join(reportDirFiles, ", ")+")")
 	r.str(&r.junit, "junit-report", "FILE", "", "write the JUnit report (one testcase per rule) to FILE")
@@ -155,9 +159,6 @@ func (r *conformanceRun) usage(w io.Writer) {
 		}
 	}
 	fmt.Fprint(w, `
-Ginkgo's flags (--ginkgo.label-filter, --ginkgo.focus, --ginkgo.v, …) work
-too: kmsharness conformance --help-ginkgo lists them.
-
 Examples:
   kmsharness conformance --endpoint "$KMS_ENDPOINT" --control "$KMSHARNESS_CONTROL" --report-dir out
   kmsharness conformance --endpoint https://kms.eu-west-1.amazonaws.com \
@@ -219,6 +220,9 @@ func (r *conformanceRun) parse(args []string) error {
 	}
 	if r.quota < 1 {
 		return usageError{errors.New("--store-quota must be at least 1")}
+	}
+	if r.connectTimeout <= 0 {
+		return usageError{errors.New("--connect-timeout must be positive")}
 	}
 	return nil
 }
@@ -324,7 +328,8 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 	if region == "" {
 		region = "us-east-1"
 	}
-	cfg := suites.Config{Endpoint: run.endpoint, CloudHSMEndpoint: run.cloudHSM, Region: region, Credentials: awsCfg.Credentials, Clusters: run.clusters, StoreQuota: run.quota}
+	cfg := suites.Config{Endpoint: run.endpoint, CloudHSMEndpoint: run.cloudHSM, Region: region, Credentials: awsCfg.Credentials, Clusters: run.clusters, StoreQuota: run.quota,
+		ConnectTimeout: run.connectTimeout}
 	if run.controlURL != "" {
 		cf := controlFlags{url: run.controlURL, token: run.token}
 		if cfg.Control, err = cf.client(); err != nil {

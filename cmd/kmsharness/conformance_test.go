@@ -56,7 +56,7 @@ var _ = Describe("kmsharness conformance's command line", func() {
 		Expect(errOut).To(BeEmpty())
 		Expect(out).To(HavePrefix("Usage: kmsharness conformance --endpoint URL [flags]\n"))
 		for _, flag := range []string{"--endpoint URL", "--cluster ID,TRUST_ANCHOR_FILE,PASSWORD", "--control URL", "--report FILE", "--report-dir DIR",
-			"--junit-report FILE", "--rule ID", "--list", "--help-ginkgo"} {
+			"--junit-report FILE", "--rule ID", "--connect-timeout DURATION", "--list", "--help-ginkgo"} {
 			Expect(out).To(ContainSubstring("\n  "+flag+"\n"), flag)
 		}
 		Expect(out).NotTo(ContainSubstring("--ginkgo.seed"), "Ginkgo's flags wait behind --help-ginkgo")
@@ -98,6 +98,7 @@ var _ = Describe("kmsharness conformance's command line", func() {
 		Entry("an argument", []string(nil), `unexpected argument "extra"`, "--endpoint", "http://127.0.0.1:9", "extra"),
 		Entry("an unknown rule", []string(nil), "--rule CKS-NOPE-999: no such rule", "--endpoint", "http://127.0.0.1:9", "--rule", "CKS-NOPE-999"),
 		Entry("a bad cluster", []string(nil), "want ID,TRUST_ANCHOR_FILE,PASSWORD", "--endpoint", "http://127.0.0.1:9", "--cluster", "cluster-abc"),
+		Entry("a connect timeout of zero", []string(nil), "--connect-timeout must be positive", "--endpoint", "http://127.0.0.1:9", "--connect-timeout", "0s"),
 		Entry("no credentials", noCredentials, "preflight: credentials: none found", "--endpoint", "http://127.0.0.1:9"),
 		Entry("an endpoint that does not answer", credentials, "preflight: endpoint: http://127.0.0.1:9 does not answer", "--endpoint", "http://127.0.0.1:9"),
 	)

@@ -59,6 +59,9 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 		Region:      h.Region(),
 		Credentials: credentials.NewStaticCredentialsProvider(harness.AccessKeyID, harness.SecretAccessKey, ""),
 		Control:     h.ControlClient(),
+		// A stuck store fails its spec after a minute, not the 20
+		// minutes AWS may take to connect.
+		ConnectTimeout: time.Minute,
 	}
 })
 
