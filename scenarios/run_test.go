@@ -26,8 +26,23 @@ import (
 	"github.com/kmsharness/kmsharness/scenarios"
 )
 
-// ciDuration is how long each built-in runs in the test suite.
-const ciDuration = 6 * time.Second
+// builtinRuns says how the built-in scenarios run: for how long each
+// (KMSHARNESS_CHAOS_DURATION, default 6 s) and where the report of one
+// that fails stays (KMSHARNESS_CHAOS_REPORTS/NAME, default a temporary
+// directory). make chaos sets both.
+func builtinRuns(name string) []scenarios.Option {
+	d := 6 * time.Second
+	if v := os.Getenv("KMSHARNESS_CHAOS_DURATION"); v != "" {
+		parsed, err := time.ParseDuration(v)
+		Expect(err).NotTo(HaveOccurred(), "KMSHARNESS_CHAOS_DURATION")
+		d = parsed
+	}
+	opts := []scenarios.Option{scenarios.WithDuration(d)}
+	if dir := os.Getenv("KMSHARNESS_CHAOS_REPORTS"); dir != "" {
+		opts = append(opts, scenarios.WithReportDir(filepath.Join(dir, name)))
+	}
+	return opts
+}
 
 // explain describes a result's violations for a failure message.
 func explain(res *scenarios.Result) string {
@@ -51,7 +66,10 @@ func statuses(res *scenarios.Result) map[string]string {
 	return out
 }
 
-var _ = Describe("The built-in scenarios", Label("kind:chaos"), func() {
+// The built-in scenarios are make chaos's (label chaos:builtin), which runs
+// them with the race detector as a CI step of their own; make test leaves
+// them out.
+var _ = Describe("The built-in scenarios", Label("kind:chaos", "chaos:builtin"), func() {
 	var entries []TableEntry
 	for _, s := range scenarios.Builtins() {
 		entries = append(entries, Entry(s.Name, SpecTimeout(5*time.Minute), s.Name))
@@ -60,8 +78,9 @@ var _ = Describe("The built-in scenarios", Label("kind:chaos"), func() {
 		func(ctx SpecContext, name string) {
 			s, err := scenarios.Load(name)
 			Expect(err).NotTo(HaveOccurred())
-			res, err := scenarios.Run(ctx, harnessTarget(h, ""), s, scenarios.WithDuration(ciDuration),
+			opts := append(builtinRuns(name),
 				scenarios.WithEvents(func(e scenarios.Event) { fmt.Fprintf(GinkgoWriter, "%8.2fs %s\n", e.At.Seconds(), e.Text) }))
+			res, err := scenarios.Run(ctx, harnessTarget(h, ""), s, opts...)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(res.Passed()).To(BeTrue(), explain(res))
 			Expect(res.Dir).To(BeEmpty(), "a run that passed removes its report")
@@ -69,7 +88,7 @@ var _ = Describe("The built-in scenarios", Label("kind:chaos"), func() {
 		}, entries)
 })
 
-var _ = Describe("The built-in scenarios on the container backend", Label("kind:chaos", "needs:docker"), Ordered, func() {
+var _ = Describe("The built-in scenarios on the container backend", Label("kind:chaos", "chaos:builtin", "needs:docker"), Ordered, func() {
 	var ch *harness.Harness
 	BeforeAll(func(ctx SpecContext) {
 		if err := containerbackend.Available(ctx); err != nil {
@@ -89,7 +108,7 @@ var _ = Describe("The built-in scenarios on the container backend", Label("kind:
 		func(ctx SpecContext, name string) {
 			s, err := scenarios.Load(name)
 			Expect(err).NotTo(HaveOccurred())
-			res, err := scenarios.Run(ctx, harnessTarget(ch, ""), s, scenarios.WithDuration(10*time.Second))
+			res, err := scenarios.Run(ctx, harnessTarget(ch, ""), s, builtinRuns(name)...)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(res.Passed()).To(BeTrue(), explain(res))
 		},
