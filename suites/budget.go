@@ -207,6 +207,10 @@ func (s *suite) isLent(cl Cluster) bool {
 	return s.pool.lent && len(s.cfg.Clusters) > 0 && cl.ID == s.cfg.Clusters[0].ID
 }
 
+// sharedClusterLent is why the shared store cannot open while its cluster
+// is lent: for now, not for the rest of the run.
+const sharedClusterLent = "needs the given cluster for the store with keys, and a spec's own store holds it (lent until that store is deleted)"
+
 // claimSharedCluster records that the shared store opens on Clusters[0],
 // or returns why it cannot (the cluster is lent out, or was lost).
 func (s *suite) claimSharedCluster() string {
@@ -217,7 +221,7 @@ func (s *suite) claimSharedCluster() string {
 	case p.lost != "":
 		return p.lost
 	case p.lent:
-		return "needs the given cluster for the store with keys, and this spec's own store holds it"
+		return sharedClusterLent
 	}
 	p.sharedOpened = true
 	return ""

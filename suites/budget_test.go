@@ -27,8 +27,8 @@ func TestTheOnlyClusterIsLentUntilTheSharedStoreClaimsIt(t *testing.T) {
 	if _, err := s.takeCluster(ctx, clusterKept); !errors.Is(err, ErrNoCluster) {
 		t.Fatalf("the cluster was lent twice (err %v)", err)
 	}
-	if why := s.claimSharedCluster(); why == "" {
-		t.Fatal("the shared store claimed a cluster that is lent out")
+	if why := s.claimSharedCluster(); why != sharedClusterLent {
+		t.Fatalf("the shared store's claim of a cluster that is lent out got %q", why)
 	}
 	s.giveBack(ctx, cl, false)
 	if why := s.claimSharedCluster(); why != "" {
