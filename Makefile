@@ -73,7 +73,7 @@ image: deps
 # chaos:builtin), each run for CHAOS_DURATION with the race detector on the
 # front end, two at a time, on the process backend and, where a Docker
 # engine answers, two on the container backend; the report of a run that
-# fails stays in reports/chaos/NAME.
+# fails stays in reports/chaos/NAME (container-NAME on the container backend).
 CHAOS_DURATION ?= 10s
 chaos: deps build
 	@mkdir -p $(REPORTS)/chaos

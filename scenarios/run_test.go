@@ -26,20 +26,28 @@ import (
 	"github.com/kmsharness/kmsharness/scenarios"
 )
 
-// builtinRuns says how the built-in scenarios run: for how long each
-// (KMSHARNESS_CHAOS_DURATION, default 6 s) and where the report of one
-// that fails stays (KMSHARNESS_CHAOS_REPORTS/NAME, default a temporary
-// directory). make chaos sets both.
-func builtinRuns(name string) []scenarios.Option {
-	d := 6 * time.Second
+// builtinDuration is how long each built-in scenario runs here:
+// KMSHARNESS_CHAOS_DURATION (make chaos sets it), else 6 s.
+func builtinDuration() time.Duration {
 	if v := os.Getenv("KMSHARNESS_CHAOS_DURATION"); v != "" {
-		parsed, err := time.ParseDuration(v)
-		Expect(err).NotTo(HaveOccurred(), "KMSHARNESS_CHAOS_DURATION")
-		d = parsed
+		if d, err := time.ParseDuration(v); err == nil && d > 0 {
+			return d
+		}
+		panic("KMSHARNESS_CHAOS_DURATION: want a positive duration such as 10s, not " + v)
 	}
-	opts := []scenarios.Option{scenarios.WithDuration(d)}
-	if dir := os.Getenv("KMSHARNESS_CHAOS_REPORTS"); dir != "" {
-		opts = append(opts, scenarios.WithReportDir(filepath.Join(dir, name)))
+	return 6 * time.Second
+}
+
+// builtinTimeout bounds a built-in's spec: its run, its set-up and checks.
+func builtinTimeout() time.Duration { return 5*time.Minute + 3*builtinDuration() }
+
+// builtinRuns are the options of a built-in's run: its duration, and the
+// directory where the report of a run that fails stays
+// (KMSHARNESS_CHAOS_REPORTS/dir; make chaos sets it), else a temporary one.
+func builtinRuns(dir string) []scenarios.Option {
+	opts := []scenarios.Option{scenarios.WithDuration(builtinDuration())}
+	if reports := os.Getenv("KMSHARNESS_CHAOS_REPORTS"); reports != "" {
+		opts = append(opts, scenarios.WithReportDir(filepath.Join(reports, dir)))
 	}
 	return opts
 }
@@ -72,7 +80,7 @@ func statuses(res *scenarios.Result) map[string]string {
 var _ = Describe("The built-in scenarios", Label("kind:chaos", "chaos:builtin"), func() {
 	var entries []TableEntry
 	for _, s := range scenarios.Builtins() {
-		entries = append(entries, Entry(s.Name, SpecTimeout(5*time.Minute), s.Name))
+		entries = append(entries, Entry(s.Name, SpecTimeout(builtinTimeout()), s.Name))
 	}
 	DescribeTable("pass against the harness on the process backend, with short durations",
 		func(ctx SpecContext, name string) {
@@ -108,12 +116,12 @@ var _ = Describe("The built-in scenarios on the container backend", Label("kind:
 		func(ctx SpecContext, name string) {
 			s, err := scenarios.Load(name)
 			Expect(err).NotTo(HaveOccurred())
-			res, err := scenarios.Run(ctx, harnessTarget(ch, ""), s, builtinRuns(name)...)
+			res, err := scenarios.Run(ctx, harnessTarget(ch, ""), s, builtinRuns("container-"+name)...)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(res.Passed()).To(BeTrue(), explain(res))
 		},
-		Entry("partition-and-heal", SpecTimeout(5*time.Minute), "partition-and-heal"),
-		Entry("zone-loss", SpecTimeout(5*time.Minute), "zone-loss"))
+		Entry("partition-and-heal", SpecTimeout(builtinTimeout()), "partition-and-heal"),
+		Entry("zone-loss", SpecTimeout(builtinTimeout()), "zone-loss"))
 })
 
 // variantScenarios expose each broken front end.

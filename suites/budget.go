@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/onsi/ginkgo/v2"
 
@@ -187,9 +188,22 @@ func (s *suite) takeCluster(ctx context.Context, need clusterNeed) (Cluster, err
 	return cl, err
 }
 
+// parallelProcesses returns how many Ginkgo processes run the suites.
+// A variable, so that the unit tests of lending, which go test runs inside
+// ginkgo -p too, can say one.
+var parallelProcesses = func() int {
+	cfg, _ := ginkgo.GinkgoConfiguration()
+	return cfg.ParallelTotal
+}
+
 // lendSharedCluster lends the shared store's cluster to a spec's own store
-// if the shared store has not opened on it and it is not out already.
+// if the shared store has not opened on it and it is not out already. Under
+// ginkgo -p it never lends: each process has a pool of its own, and a store
+// one process made on the cluster would keep another's shared store off it.
 func (s *suite) lendSharedCluster() (Cluster, bool) {
+	if parallelProcesses() > 1 {
+		return Cluster{}, false
+	}
 	p := &s.pool
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -279,6 +293,19 @@ func (s *suite) giveBack(ctx context.Context, cl Cluster, changed bool) {
 	s.releaseCluster(ctx, cl.ID)
 }
 
+// strand records that the store storeID on cl could not be deleted, so cl
+// stays with it: if cl is the shared store's cluster, lent, the shared
+// store will not have it in this run.
+func (s *suite) strand(cl Cluster, storeID string) {
+	if !s.isLent(cl) {
+		return
+	}
+	s.pool.mu.Lock()
+	defer s.pool.mu.Unlock()
+	s.pool.lent = false
+	s.pool.lost = "needs the given cluster for the store with keys, and a spec's own store on it, " + storeID + ", could not be deleted"
+}
+
 // releaseCluster deletes a cluster the kit made through the control API
 // (others it leaves alone).
 func (s *suite) releaseCluster(ctx context.Context, id string) {
@@ -363,6 +390,9 @@ func (s *suite) storeGone(st *store, deleted bool) {
 // allow (else left for the next run), and every cluster the kit made is
 // released.
 func (s *suite) finish(ctx context.Context) {
+	// A disconnect may take as long as a connect; then the clusters.
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.connectTimeout()+5*time.Minute)
+	defer cancel()
 	if st := s.shared.current(); st != nil {
 		deleted, err := tryRemoveStore(ctx, s.client(true), st.ID)
 		if err != nil {

@@ -6,10 +6,18 @@ import (
 	"testing"
 )
 
+// oneProcess makes the test a single Ginkgo process's, whatever runs it.
+func oneProcess(t *testing.T) {
+	was := parallelProcesses
+	parallelProcesses = func() int { return 1 }
+	t.Cleanup(func() { parallelProcesses = was })
+}
+
 // With one given cluster and no control API, the cluster is lent to
 // specs' own stores until the shared store claims it, and never after a
 // lent store connected on it.
 func TestTheOnlyClusterIsLentUntilTheSharedStoreClaimsIt(t *testing.T) {
+	oneProcess(t)
 	ctx := context.Background()
 	only := Cluster{ID: "cluster-aaaaaaaaaaa"}
 	s := &suite{cfg: &Config{Clusters: []Cluster{only}}}
@@ -40,6 +48,7 @@ func TestTheOnlyClusterIsLentUntilTheSharedStoreClaimsIt(t *testing.T) {
 }
 
 func TestTheOnlyClusterIsLostToTheSharedStoreOnceALentStoreConnected(t *testing.T) {
+	oneProcess(t)
 	ctx := context.Background()
 	s := &suite{cfg: &Config{Clusters: []Cluster{{ID: "cluster-aaaaaaaaaaa"}}}}
 	cl, err := s.takeCluster(ctx, clusterKept)
@@ -58,6 +67,7 @@ func TestTheOnlyClusterIsLostToTheSharedStoreOnceALentStoreConnected(t *testing.
 // With two given clusters, both serve the specs' own stores (two at once
 // for the rules about two stores) until the shared store claims the first.
 func TestTwoGivenClustersServeOwnStoresAtOnce(t *testing.T) {
+	oneProcess(t)
 	ctx := context.Background()
 	s := &suite{cfg: &Config{Clusters: []Cluster{{ID: "cluster-aaaaaaaaaaa"}, {ID: "cluster-bbbbbbbbbbb"}}}}
 	a, err := s.takeCluster(ctx, clusterKept)
@@ -78,5 +88,32 @@ func TestTwoGivenClustersServeOwnStoresAtOnce(t *testing.T) {
 	}
 	if _, err := s.takeCluster(ctx, clusterKept); !errors.Is(err, ErrNoCluster) {
 		t.Fatalf("the shared store's cluster was lent after it claimed it (err %v)", err)
+	}
+}
+
+// Under ginkgo -p each process has a pool of its own: none lends the
+// cluster all of them share.
+func TestNoProcessLendsUnderGinkgoP(t *testing.T) {
+	was := parallelProcesses
+	parallelProcesses = func() int { return 2 }
+	t.Cleanup(func() { parallelProcesses = was })
+	s := &suite{cfg: &Config{Clusters: []Cluster{{ID: "cluster-aaaaaaaaaaa"}}}}
+	if _, err := s.takeCluster(context.Background(), clusterKept); !errors.Is(err, ErrNoCluster) {
+		t.Fatalf("a process lent the shared cluster (err %v)", err)
+	}
+}
+
+// A lent store that cannot be deleted keeps the cluster: the shared store
+// is told why, for the rest of the run.
+func TestAStoreThatCannotBeDeletedStrandsTheLentCluster(t *testing.T) {
+	oneProcess(t)
+	s := &suite{cfg: &Config{Clusters: []Cluster{{ID: "cluster-aaaaaaaaaaa"}}}}
+	cl, err := s.takeCluster(context.Background(), clusterKept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.strand(cl, "cks-0123456789abcdef0")
+	if why := s.claimSharedCluster(); why == "" || why == sharedClusterLent {
+		t.Fatalf("the claim got %q; want why the cluster is lost", why)
 	}
 }

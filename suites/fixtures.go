@@ -190,9 +190,19 @@ func newFaultStore(ctx context.Context, s *suite) *store {
 	return makeStore(ctx, s, takeOrSkip(ctx, s, clusterFresh), true)
 }
 
+// makeStore creates a store on cl for the spec. Whatever stops it before
+// the store exists (a skip, a failed expectation) gives cl back; once it
+// exists, its clean-up deletes it and gives cl back, or, if it cannot be
+// deleted, leaves cl with it (see strand).
 func makeStore(ctx context.Context, s *suite, cl Cluster, changed bool) *store {
+	made := false
+	defer func() {
+		if !made {
+			s.giveBack(context.WithoutCancel(ctx), cl, changed)
+		}
+	}()
 	if skip := roomForStore(ctx, s); skip != "" {
-		s.giveBack(ctx, cl, false)
+		changed = false // nothing happened to the cluster
 		ginkgo.Skip(skip)
 	}
 	name := uniqueName("conformance")
@@ -200,22 +210,24 @@ func makeStore(ctx context.Context, s *suite, cl Cluster, changed bool) *store {
 		CustomKeyStoreName: aws.String(name), CloudHsmClusterId: aws.String(cl.ID),
 		TrustAnchorCertificate: aws.String(cl.TrustAnchorPEM), KeyStorePassword: aws.String(cl.KMSUserPassword),
 	})
-	if err != nil {
-		lent := s.isLent(cl)
-		s.giveBack(ctx, cl, changed)
-		if lent && errorCode(err) == "CloudHsmClusterInUseException" {
-			ginkgo.Skip("needs a CloudHSM cluster no store uses: the only given cluster holds a store already (the store with keys of an earlier run, which its keys pending deletion keep for 7 days); give a second --cluster or a control API that makes clusters")
-		}
+	if s.isLent(cl) && errorCode(err) == "CloudHsmClusterInUseException" {
+		ginkgo.Skip("needs a CloudHSM cluster no store uses: the only given cluster holds a store already (the store with keys of an earlier run, which its keys pending deletion keep for 7 days); give a second --cluster or a control API that makes clusters")
 	}
 	gomega.Expect(err).NotTo(gomega.HaveOccurred(), "CreateCustomKeyStore")
 	st := &store{ID: aws.ToString(out.CustomKeyStoreId), Name: name, Cluster: cl, changed: changed}
 	s.track(st, false)
+	made = true
 	ginkgo.DeferCleanup(func(ctx context.Context) {
-		deleted := removeStore(ctx, s.client(true), st.ID)
-		s.storeGone(st, deleted)
-		if deleted {
-			s.giveBack(ctx, st.Cluster, st.changed)
-		}
+		deleted := false
+		defer func() {
+			s.storeGone(st, deleted)
+			if deleted {
+				s.giveBack(context.WithoutCancel(ctx), st.Cluster, st.changed)
+			} else {
+				s.strand(st.Cluster, st.ID)
+			}
+		}()
+		deleted = removeStore(ctx, s.client(true), st.ID)
 	}, ginkgo.NodeTimeout(s.cfg.connectTimeout()+time.Minute))
 	return st
 }
@@ -316,13 +328,38 @@ func describeStore(ctx context.Context, s *suite, storeID string) types.CustomKe
 	return out.CustomKeyStores[0]
 }
 
+// fastPolls is how long a spec polls a store's transition every
+// pollInterval; after it, once a second, so that waiting out a real
+// account's connect (up to 20 minutes) costs at most one
+// DescribeCustomKeyStores a second.
+const fastPolls = 10 * time.Second
+
+// paced returns describe wrapped so that, once fastPolls have passed, a
+// call waits until a second has passed since the one before.
+func paced(ctx context.Context, describe func() types.ConnectionStateType) func() types.ConnectionStateType {
+	start := time.Now()
+	var last time.Time
+	return func() types.ConnectionStateType {
+		if time.Since(start) > fastPolls {
+			if wait := time.Second - time.Since(last); wait > 0 {
+				select {
+				case <-time.After(wait):
+				case <-ctx.Done():
+				}
+			}
+		}
+		last = time.Now()
+		return describe()
+	}
+}
+
 // waitForState polls until the store reaches state and returns its entry.
 func waitForState(ctx context.Context, s *suite, storeID string, state types.ConnectionStateType) types.CustomKeyStoresListEntry {
 	var entry types.CustomKeyStoresListEntry
-	gomega.Eventually(ctx, func() types.ConnectionStateType {
+	gomega.Eventually(ctx, paced(ctx, func() types.ConnectionStateType {
 		entry = describeStore(ctx, s, storeID)
 		return entry.ConnectionState
-	}).WithTimeout(s.cfg.connectTimeout()).WithPolling(pollInterval).Should(gomega.Equal(state))
+	})).WithTimeout(s.cfg.connectTimeout()).WithPolling(pollInterval).Should(gomega.Equal(state))
 	return entry
 }
 
@@ -330,10 +367,10 @@ func waitForState(ctx context.Context, s *suite, storeID string, state types.Con
 // DISCONNECTING) and returns its entry.
 func settle(ctx context.Context, s *suite, storeID string) types.CustomKeyStoresListEntry {
 	var entry types.CustomKeyStoresListEntry
-	gomega.Eventually(ctx, func() types.ConnectionStateType {
+	gomega.Eventually(ctx, paced(ctx, func() types.ConnectionStateType {
 		entry = describeStore(ctx, s, storeID)
 		return entry.ConnectionState
-	}).WithTimeout(s.cfg.connectTimeout()).WithPolling(pollInterval).ShouldNot(gomega.BeElementOf(
+	})).WithTimeout(s.cfg.connectTimeout()).WithPolling(pollInterval).ShouldNot(gomega.BeElementOf(
 		types.ConnectionStateTypeConnecting, types.ConnectionStateTypeDisconnecting), "the store settles")
 	return entry
 }

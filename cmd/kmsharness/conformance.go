@@ -184,6 +184,13 @@ func ginkgoUsage(w io.Writer, color bool) error {
 	return err
 }
 
+// given says whether the command line set the flag.
+func (r *conformanceRun) given(name string) bool {
+	set := false
+	r.fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 // parse reads the command line; a mistake is a usageError of one line.
 func (r *conformanceRun) parse(args []string) error {
 	if err := r.fs.Parse(args); err != nil {
@@ -356,7 +363,13 @@ func runConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 	})
 	gomega.RegisterFailHandler(ginkgo.Fail)
 	var f failures
-	passed := ginkgo.RunSpecs(&f, "KMS custom key store conformance: "+run.endpoint) && !f.failed
+	suiteConfig, reporterConfig := ginkgo.GinkgoConfiguration()
+	if !run.given("ginkgo.timeout") {
+		// Ginkgo's default of an hour is too short for a real account,
+		// where each of the run's connects may take 20 minutes.
+		suiteConfig.Timeout = 24 * time.Hour
+	}
+	passed := ginkgo.RunSpecs(&f, "KMS custom key store conformance: "+run.endpoint, suiteConfig, reporterConfig) && !f.failed
 	if report != nil {
 		printSummary(stdout, *report, run.outputs())
 	}

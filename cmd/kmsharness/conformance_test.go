@@ -16,6 +16,7 @@ import (
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
 	"golang.org/x/net/html"
@@ -232,11 +233,18 @@ var _ = Describe("kmsharness conformance's reports of a real run", Label("kind:s
 		Expect(string(md)).To(HavePrefix("# FAIL"))
 	})
 
-	It("passes a target that keeps the rules, exit status 0", func() {
+	It("passes a target that keeps the rules, exit status 0, with time for a real account's connects", func() {
 		report := filepath.Join(GinkgoT().TempDir(), "out", "results.json")
+		ginkgoReport := filepath.Join(GinkgoT().TempDir(), "ginkgo.json")
 		out, _, status := conformance(env, "--endpoint", h.KMSEndpoint(), "--control", h.ControlEndpoint(), "--control-token", h.ControlToken(),
-			"--label-filter", "api:ListKeys", "--report", report)
+			"--label-filter", "api:ListKeys", "--report", report, "--ginkgo.json-report", ginkgoReport)
 		Expect(status).To(Equal(0), out)
+		raw, err := os.ReadFile(ginkgoReport)
+		Expect(err).NotTo(HaveOccurred())
+		var runs []types.Report
+		Expect(json.Unmarshal(raw, &runs)).To(Succeed())
+		Expect(runs).To(HaveLen(1))
+		Expect(runs[0].SuiteConfig.Timeout).To(Equal(24*time.Hour), "Ginkgo's hour is too short for 20-minute connects")
 		Expect(out).To(MatchRegexp(`(?m)^PASS  \d+ rules: [1-9]\d* passed, 0 failed`))
 		Expect(out).NotTo(ContainSubstring("\x1b["))
 		r, statuses, _ := readResults(report)
