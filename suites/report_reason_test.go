@@ -60,6 +60,17 @@ var _ = ginkgo.DescribeTable("A failure's reason",
 	}, `^observed boom, expected to match error http: Server closed$`),
 )
 
+var _ = ginkgo.It("shows an SDK error in a failure message by its text, not its structs", func() {
+	srv := awsErrorServer()
+	defer srv.Close()
+	client := kms.New(kms.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Credentials: aws.AnonymousCredentials{}, RetryMaxAttempts: 1})
+	_, err := client.ConnectCustomKeyStore(context.Background(), &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String("cks-0123456789abcdef0")})
+	msg := failure(func(g gomega.Gomega) { g.Expect(err).NotTo(gomega.HaveOccurred()) })
+	gomega.Expect(msg).To(gomega.ContainSubstring(err.Error()))
+	gomega.Expect(msg).NotTo(gomega.ContainSubstring("ServiceID"), "no struct dump")
+	gomega.Expect(strings.Count(strings.TrimSpace(msg), "\n")).To(gomega.BeNumerically("<=", 4), msg)
+})
+
 var _ = ginkgo.It("keeps a message without Gomega's shapes, on one line", func() {
 	gomega.Expect(condense("first line\n\nsecond   line")).To(gomega.Equal("first line: second line"))
 	gomega.Expect(condense(strings.Repeat("x", 2*maxReason))).To(gomega.HaveLen(len(strings.Repeat("x", maxReason-1)) + len("…")))
