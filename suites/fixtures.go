@@ -126,6 +126,12 @@ func createRefused(ctx context.Context, s *suite, in *kms.CreateCustomKeyStoreIn
 
 func takeOrSkip(ctx context.Context, s *suite, need clusterNeed) Cluster {
 	cl, err := s.takeCluster(ctx, need)
+	return clusterOrSkip(s, cl, err)
+}
+
+// clusterOrSkip returns what takeCluster gave, or skips the spec with the
+// reason it gave none, or fails it on another error.
+func clusterOrSkip(s *suite, cl Cluster, err error) Cluster {
 	if errors.Is(err, ErrNoCluster) && len(s.cfg.Clusters) == 1 {
 		ginkgo.Skip("needs a second CloudHSM cluster no store uses: the only given cluster is in use (by the store with keys the specs share, which its keys pending deletion keep for 7 days, or by another store of this spec); give a second --cluster or a control API that makes clusters")
 	}

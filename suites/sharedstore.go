@@ -76,11 +76,8 @@ func (sh *sharedStore) openLocked(ctx context.Context, s *suite) *store {
 // otherwise unconnected.
 func neverConnectedStore(ctx context.Context, s *suite) *store {
 	cl, err := s.takeCluster(ctx, clusterConnected)
-	if err == nil {
-		return makeStore(ctx, s, cl, true)
-	}
 	if !errors.Is(err, ErrNoCluster) || len(s.cfg.Clusters) != 1 {
-		return makeStore(ctx, s, takeOrSkip(ctx, s, clusterConnected), true)
+		return makeStore(ctx, s, clusterOrSkip(s, cl, err), true)
 	}
 	sh := &s.shared
 	sh.mu.Lock()
