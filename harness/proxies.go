@@ -1,7 +1,6 @@
 package harness
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -12,70 +11,73 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/kmsharness/kmsharness/faults"
+	"github.com/kmsharness/kmsharness/internal/faultproxy"
 )
 
-// proxies puts an embedded toxiproxy proxy between the KMS front end and
-// each HSM node, so that network faults are real TCP behaviour (resets,
-// black holes, latency) on the connections KMS holds.
+// proxies puts a fault proxy between the KMS front end and each HSM node,
+// so that network faults are real TCP behaviour (resets, black holes,
+// latency) on the connections KMS holds.
 type proxies struct {
 	server *toxiproxy.ApiServer
 
 	mu    sync.Mutex
-	byHSM map[string]*toxiproxy.Proxy
+	byHSM map[string]*faultproxy.Proxy
 	seq   int
 }
 
 func newProxies() *proxies {
 	return &proxies{
 		server: toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop()),
-		byHSM:  map[string]*toxiproxy.Proxy{},
+		byHSM:  map[string]*faultproxy.Proxy{},
 	}
 }
 
 // proxy returns the HSM's proxy, making it if the HSM has none yet; p.mu is
 // held. A proxy is made by whichever comes first, KMS dialing the HSM or a
 // fault putting a toxic in front of it, so that a fault injected before KMS
-// ever connected is in place on KMS's first connection. It starts once KMS
+// ever connected is in place on KMS's first connection. It relays once KMS
 // gives it the node's address.
-func (p *proxies) proxy(hsmID string) *toxiproxy.Proxy {
+func (p *proxies) proxy(hsmID string) (*faultproxy.Proxy, error) {
 	px, ok := p.byHSM[hsmID]
 	if !ok {
-		px = toxiproxy.NewProxy(p.server, hsmID, "127.0.0.1:0", "")
+		var err error
+		if px, err = faultproxy.New(p.server, hsmID); err != nil {
+			return nil, err
+		}
 		p.byHSM[hsmID] = px
 	}
-	return px
+	return px, nil
 }
 
 // address returns the loopback address of the proxy in front of an HSM
-// whose node listens at upstream, starting the proxy (or re-pointing it
-// after the node moved) as needed.
+// whose node listens at upstream, re-pointing it (and closing the
+// connections to the old address) after the node moved.
 func (p *proxies) address(hsmID, upstream string) (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	px := p.proxy(hsmID)
-	if px.Enabled && px.Upstream == upstream {
-		return px.Listen, nil
+	px, err := p.proxy(hsmID)
+	if err != nil {
+		return "", err
 	}
-	// Update starts a proxy not started yet, and restarts a started one
-	// on its listen address with the node's new address, its toxics kept.
-	if err := px.Update(&toxiproxy.Proxy{Listen: px.Listen, Upstream: upstream, Enabled: true}); err != nil {
-		return "", fmt.Errorf("proxy for %s: %w", hsmID, err)
-	}
-	return px.Listen, nil
+	px.SetUpstream(upstream)
+	return px.Addr(), nil
 }
 
 // addToxic puts a toxic on both directions of the HSM's proxy.
 func (p *proxies) addToxic(hsmID string, toxic faults.Toxic) (func() error, error) {
 	p.mu.Lock()
-	px := p.proxy(hsmID)
+	px, err := p.proxy(hsmID)
 	p.seq++
 	seq := p.seq
 	p.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
 	var names []string
 	remove := func() error {
 		var errs []string
 		for _, n := range names {
-			if err := px.Toxics.RemoveToxic(context.Background(), n); err != nil {
+			if err := px.RemoveToxic(n); err != nil {
 				errs = append(errs, err.Error())
 			}
 		}
@@ -87,7 +89,7 @@ func (p *proxies) addToxic(hsmID string, toxic faults.Toxic) (func() error, erro
 	for _, stream := range []string{"upstream", "downstream"} {
 		name := fmt.Sprintf("%s-%s-%d", toxic.Type(), stream, seq)
 		body, _ := json.Marshal(map[string]any{"name": name, "type": toxic.Type(), "stream": stream, "toxicity": 1.0, "attributes": toxic.Attributes()})
-		if _, err := px.Toxics.AddToxicJson(strings.NewReader(string(body))); err != nil {
+		if err := px.AddToxicJSON(string(body)); err != nil {
 			_ = remove()
 			return nil, fmt.Errorf("add %s toxic: %w", toxic.Type(), err)
 		}
@@ -99,18 +101,20 @@ func (p *proxies) addToxic(hsmID string, toxic faults.Toxic) (func() error, erro
 // remove stops the proxy in front of a deleted HSM.
 func (p *proxies) remove(hsmID string) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if px, ok := p.byHSM[hsmID]; ok {
-		px.Stop()
-		delete(p.byHSM, hsmID)
+	px, ok := p.byHSM[hsmID]
+	delete(p.byHSM, hsmID)
+	p.mu.Unlock()
+	if ok {
+		px.Close()
 	}
 }
 
 func (p *proxies) close() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, px := range p.byHSM {
-		px.Stop()
+	all := p.byHSM
+	p.byHSM = map[string]*faultproxy.Proxy{}
+	p.mu.Unlock()
+	for _, px := range all {
+		px.Close()
 	}
-	p.byHSM = map[string]*toxiproxy.Proxy{}
 }
