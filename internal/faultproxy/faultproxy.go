@@ -78,13 +78,6 @@ func New(server *toxiproxy.ApiServer, name string) (*Proxy, error) {
 // Addr returns the loopback address the proxy listens on.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
-// Upstream returns the address connections are relayed to ("" until set).
-func (p *Proxy) Upstream() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.upstream
-}
-
 // SetUpstream relays new connections to addr. If the upstream changes,
 // the connections to the old one are closed, as they would be if the
 // server behind it moved.
