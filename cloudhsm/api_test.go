@@ -257,7 +257,7 @@ var _ = Describe("Backups", func() {
 		Expect(err).NotTo(HaveOccurred())
 		kms, err := c.Login(ctx, harness.KMSUser, c.KMSUserPassword)
 		Expect(err).NotTo(HaveOccurred())
-		id, err := kms.GenerateKey(ctx, "kept-in-backup")
+		id, err := kms.GenerateKey(ctx, "kept-in-backup", 2)
 		Expect(err).NotTo(HaveOccurred())
 		iv, ct, err := kms.Encrypt(ctx, id, []byte("from the original cluster"), nil)
 		Expect(err).NotTo(HaveOccurred())

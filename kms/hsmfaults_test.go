@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	. "github.com/onsi/ginkgo/v2"
@@ -116,6 +117,31 @@ var _ = Describe("HSM and network faults after CONNECTED", Label("kind:fault"), 
 		_, err = encrypt(ctx, 64)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(storeState(ctx, storeID)).To(Equal(types.ConnectionStateTypeConnected))
+	})
+
+	It("node-killed: CreateKey fails rather than make a key that lives on one HSM only", func(ctx SpecContext) {
+		heal, err := h.InjectFault(ctx, lookup("node-killed", hsms[0]))
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(func() bool { return storeReaches(storeID, hsms[0]) }).Should(BeFalse())
+		// The cluster still has two ACTIVE HSMs; KMS reaches one of them.
+		_, err = client().CreateKey(ctx, &kms.CreateKeyInput{Origin: types.OriginTypeAwsCloudhsm, CustomKeyStoreId: aws.String(storeID)})
+		Expect(errCode(err)).To(Equal("KMSInternalException"), "a key on one HSM is lost with it")
+
+		_, err = heal(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		// Right after the heal KMS may not have its session back yet; a
+		// CreateKey then fails too, and succeeds once the key reaches both.
+		var made *types.KeyMetadata
+		Eventually(func(ctx context.Context) error {
+			out, err := client().CreateKey(ctx, &kms.CreateKeyInput{Origin: types.OriginTypeAwsCloudhsm, CustomKeyStoreId: aws.String(storeID)})
+			if err == nil {
+				made = out.KeyMetadata
+			}
+			return err
+		}).WithContext(ctx).WithTimeout(20 * time.Second).Should(Succeed())
+		Expect(h.Nodes().Kill(hsms[1])).To(Succeed())
+		_, err = client().Encrypt(ctx, &kms.EncryptInput{KeyId: made.KeyId, Plaintext: []byte("on the HSM that is left")})
+		Expect(err).NotTo(HaveOccurred())
 	})
 })
 

@@ -87,7 +87,7 @@ func (s *Service) createCloudHSMKey(ctx context.Context, in *createKeyInput) (an
 	if err := checkClusterConfiguration(cluster); err != nil {
 		return nil, err
 	}
-	backing, err := hsms.GenerateKey(ctx, k.ARN)
+	backing, err := hsms.GenerateKey(ctx, k.ARN, len(cluster.activeHSMs()))
 	if err != nil {
 		// KMSInvalidStateException is not among CreateKey's errors; an
 		// unreachable cluster is an internal failure there (retryable).

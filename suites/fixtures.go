@@ -441,14 +441,31 @@ func connectedStore(ctx context.Context, s *suite) *store {
 }
 
 // newHSMKey creates a key in a connected store; it is scheduled for
-// deletion (the shortest window, 7 days) when the spec ends.
+// deletion (the shortest window, 7 days) when the spec ends. It is a
+// fixture: a CreateKey that fails with KMSInternalException is tried again
+// until the connect timeout, as AWS advises, because KMS answers that while
+// it cannot put a new key on two HSMs — right after an HSM of the cluster
+// came back, before KMS is logged in there again.
 func newHSMKey(ctx context.Context, s *suite, storeID string) *types.KeyMetadata {
-	out, err := s.client(true).CreateKey(ctx, &kms.CreateKeyInput{Origin: types.OriginTypeAwsCloudhsm, CustomKeyStoreId: aws.String(storeID),
-		Description: aws.String("conformance")})
-	gomega.Expect(err).NotTo(gomega.HaveOccurred(), "CreateKey")
-	scheduleDeletionLater(s, out.KeyMetadata.KeyId)
-	return out.KeyMetadata
+	var made *types.KeyMetadata
+	gomega.Eventually(ctx, func() error {
+		out, err := s.client(true).CreateKey(ctx, &kms.CreateKeyInput{Origin: types.OriginTypeAwsCloudhsm, CustomKeyStoreId: aws.String(storeID),
+			Description: aws.String("conformance")})
+		switch {
+		case err == nil:
+			made = out.KeyMetadata
+		case errorCode(err) != "KMSInternalException":
+			return gomega.StopTrying("CreateKey failed").Wrap(err)
+		}
+		return err
+	}).WithTimeout(s.cfg.connectTimeout()).WithPolling(createKeyRetry).Should(gomega.Succeed(), "CreateKey")
+	scheduleDeletionLater(s, made.KeyId)
+	return made
 }
+
+// createKeyRetry is how long newHSMKey waits before it tries a CreateKey
+// that failed with KMSInternalException again.
+const createKeyRetry = 200 * time.Millisecond
 
 // scheduleDeletionLater schedules the key's deletion when the spec ends
 // (an error, such as a key already pending deletion, is no concern).

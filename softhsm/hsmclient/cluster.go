@@ -146,6 +146,9 @@ func (cl *Cluster) attemptTimeout() time.Duration {
 // ErrNoHSM means no HSM of the cluster could be reached.
 var ErrNoHSM = errors.New("no HSM of the cluster is reachable")
 
+// ErrTooFewHSMs means fewer HSMs are reachable than a new key must be on.
+var ErrTooFewHSMs = errors.New("too few HSMs of the cluster are reachable")
+
 // failover runs fn on one HSM after another, starting round-robin, until an
 // HSM answers; fn bounds its call to one HSM by timeout. An HSM's answer is
 // final, except "key not found" (the key may not have reached that HSM
@@ -238,12 +241,18 @@ func (cl *Cluster) GenerateRandom(ctx context.Context, n int) (out []byte, err e
 const MinKeyAvailability = 2
 
 // GenerateKey creates a key on one HSM and copies it, masked, to every other
-// reachable HSM. It fails (and deletes the key again) if the key did not
-// reach MinKeyAvailability HSMs.
-func (cl *Cluster) GenerateKey(ctx context.Context, label string) (string, error) {
+// reachable HSM. It fails (and deletes the key again) unless the key reached
+// MinKeyAvailability HSMs, or all clusterSize HSMs of a smaller cluster.
+// The quorum comes from the cluster's size (its ACTIVE HSMs), which the
+// caller knows, not from the HSMs reachable now: right after an HSM comes
+// back its connection may not be re-established yet, and a key made without
+// it would be lost with the one HSM that has it. With fewer HSMs reachable
+// than the quorum, it fails at once with ErrTooFewHSMs and creates nothing.
+func (cl *Cluster) GenerateKey(ctx context.Context, label string, clusterSize int) (string, error) {
 	conns := cl.Conns()
-	if len(conns) == 0 {
-		return "", ErrNoHSM
+	quorum := max(1, min(MinKeyAvailability, clusterSize))
+	if len(conns) < quorum {
+		return "", fmt.Errorf("%w: a new key must be on %d, %d are", ErrTooFewHSMs, quorum, len(conns))
 	}
 	var keyID string
 	var origin *Conn
@@ -270,10 +279,10 @@ func (cl *Cluster) GenerateKey(ctx context.Context, label string) (string, error
 			others = append(others, c)
 		}
 	}
-	placed, errs := cl.copyKey(ctx, blob, others, min(MinKeyAvailability, len(conns))-1)
-	if placed+1 < min(MinKeyAvailability, len(conns)) {
+	placed, errs := cl.copyKey(ctx, blob, others, quorum-1)
+	if placed+1 < quorum {
 		cl.DeleteKey(ctx, keyID)
-		return "", fmt.Errorf("new key reached %d HSMs, fewer than %d: %w", placed+1, MinKeyAvailability, errors.Join(errs...))
+		return "", fmt.Errorf("new key reached %d HSMs, fewer than %d: %w", placed+1, quorum, errors.Join(errs...))
 	}
 	return keyID, nil
 }

@@ -245,7 +245,7 @@ var _ = Describe("Keys", func() {
 		kms2 := tc.dial(second, "kmsuser", kmsuserPassword)
 
 		cluster := hsmclient.NewCluster(kms, kms2)
-		id, err := cluster.GenerateKey(ctx, "synced")
+		id, err := cluster.GenerateKey(ctx, "synced", 2)
 		Expect(err).NotTo(HaveOccurred())
 		iv, ct, err := kms.Encrypt(ctx, id, []byte("made through HSM 1"), nil)
 		Expect(err).NotTo(HaveOccurred())
@@ -384,7 +384,7 @@ var _ = Describe("Keys", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(tc.dial(second, "app_user", appliancePw).Restore(ctx, image)).To(Succeed())
 		cluster := hsmclient.NewCluster(kms, tc.dial(second, "kmsuser", kmsuserPassword))
-		id, err := cluster.GenerateKey(ctx, "failover")
+		id, err := cluster.GenerateKey(ctx, "failover", 2)
 		Expect(err).NotTo(HaveOccurred())
 		iv, ct, err := cluster.Encrypt(ctx, id, []byte("before"), nil)
 		Expect(err).NotTo(HaveOccurred())
@@ -396,6 +396,14 @@ var _ = Describe("Keys", func() {
 			Expect(pt).To(Equal([]byte("before")))
 		}
 		Expect(cluster.Conns()).To(HaveLen(1))
+
+		// The cluster still has two HSMs: a key made on the one left would
+		// be lost with it, so none is made.
+		before, err := cluster.Conns()[0].ListKeys(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		_, err = cluster.GenerateKey(ctx, "one copy only", 2)
+		Expect(err).To(MatchError(hsmclient.ErrTooFewHSMs))
+		Expect(cluster.Conns()[0].ListKeys(ctx)).To(HaveLen(len(before)))
 	})
 })
 
